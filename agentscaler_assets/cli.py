@@ -1,0 +1,60 @@
+"""`agentscaler run`: the main job from the shell, recorded in the Dagster instance (see `dagster dev`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+
+def _instance_home() -> Path:
+    """DAGSTER_HOME, defaulting to `./.dagster_home` so runs persist and `dagster dev` shows them."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))).resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentscaler", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="materialise the whole lineage: catalog → domains → models → scores")
+    run.add_argument("--config", type=Path, help="YAML run config ({ops: {asset_name: {config: ...}}})")
+    run.add_argument(
+        "--profile", choices=["local", "endpoint", "cluster"], help="overrides AGENTSCALER_PROFILE"
+    )
+    args = parser.parse_args(argv)
+
+    if args.profile:
+        os.environ["AGENTSCALER_PROFILE"] = args.profile
+    home = _instance_home()
+    run_config = yaml.safe_load(args.config.read_text()) if args.config else {}
+
+    from dagster import DagsterInstance
+
+    from agentscaler_assets.main_job import run_main_job
+    from agentscaler_assets.resources import default_home
+
+    print(f"Dagster instance: {home}\nAsset storage:    {default_home()}", flush=True)
+    start = time.perf_counter()
+
+    def on_run(stage: str, partition: str, ok: bool, seconds: float) -> None:
+        print(f"  {stage:<11} {partition:<18} {'ok' if ok else 'FAILED':<7} {seconds:7.1f}s", flush=True)
+
+    with DagsterInstance.get() as instance:
+        report = run_main_job(instance, run_config, on_run=on_run)
+    total = time.perf_counter() - start
+    print(
+        f"main job {'succeeded' if report.ok else 'FAILED'} in {total:.0f}s ({len(report.runs)} runs); "
+        f"browse it with: DAGSTER_HOME={home} dagster dev",
+        flush=True,
+    )
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

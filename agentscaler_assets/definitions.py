@@ -1,0 +1,37 @@
+"""The one `Definitions` of the platform: every asset of the AgentScaler lineage, and its resources.
+
+Resources come from the profile named by `AGENTSCALER_PROFILE` (local | endpoint | cluster); assets are the
+same in every profile.
+"""
+
+from dagster import Definitions
+
+from agentscaler_assets.catalog_assets import api_catalog, domains, tool_graph
+from agentscaler_assets.environment_assets import domain_environment, domain_tasks
+from agentscaler_assets.evaluation_assets import benchmark_scores
+from agentscaler_assets.experience_assets import (
+    filtered_trajectories,
+    sft_phase1_dataset,
+    sft_phase2_dataset,
+    trajectories,
+)
+from agentscaler_assets.resources import resources_for_profile
+from agentscaler_assets.training_assets import base_model, phase1_model, phase2_model
+
+ALL_ASSETS = [
+    api_catalog,
+    tool_graph,
+    domains,
+    domain_environment,
+    domain_tasks,
+    trajectories,
+    filtered_trajectories,
+    sft_phase1_dataset,
+    sft_phase2_dataset,
+    base_model,
+    phase1_model,
+    phase2_model,
+    benchmark_scores,
+]
+
+defs = Definitions(assets=ALL_ASSETS, resources=resources_for_profile())

@@ -1,0 +1,127 @@
+"""Group `environments`: per-domain databases with tool programs, and verifiable tasks in them."""
+
+import json
+
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from agentscaler_assets.catalog_assets import domains
+from agentscaler_assets.partitions import domain_partitions
+from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from envgen.catalog.spec import frame_to_specs
+from envgen.environment import build_environment, load_environment, save_environment
+from envgen.tasks import TaskConfig, replay, sample_tasks, tasks_to_frame
+
+
+def domain_record(storage: StorageRoot, slug: str) -> dict:
+    frame = pl.read_parquet(storage.path("domains", "domains.parquet")).filter(pl.col("slug") == slug)
+    if frame.is_empty():
+        raise ValueError(f"domain {slug!r} is not in the current domains table; re-materialise `domains`")
+    return frame.row(0, named=True)
+
+
+class EnvironmentConfig(Config):
+    rows_per_table: int = 12
+    seed: int = 0
+
+
+@asset(group_name="environments", partitions_def=domain_partitions, deps=[domains])
+def domain_environment(
+    context: AssetExecutionContext, config: EnvironmentConfig, storage: StorageRoot
+) -> MaterializeResult:
+    """Tables derived from the domain's tools, a program per tool, a seeded snapshot; every kept tool ran."""
+    slug = context.partition_key
+    record = domain_record(storage, slug)
+    specs = [
+        s
+        for s in frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
+        if s.name in set(record["tools"])
+    ]
+    env, snapshot, report = build_environment(
+        slug, record["name"], specs, seed=config.seed, rows_per_table=config.rows_per_table
+    )
+    if len(report.kept) < 2:
+        raise ValueError(f"domain {slug}: fewer than two tools execute; refused: {report.refused}")
+    save_environment(env, snapshot, storage.domain_dir(slug))
+    snapshot.close()
+    for tool, reason in report.refused.items():
+        context.log.warning(f"domain {slug}: tool {tool} refused: {reason}")
+    tables = pl.DataFrame(
+        {
+            "table": [t.name for t in env.tables],
+            "key": [t.key for t in env.tables],
+            "columns": [", ".join(c.name for c in t.columns) for t in env.tables],
+        }
+    )
+    programs = pl.DataFrame(
+        {
+            "tool": [p.tool for p in env.programs],
+            "action": [p.action for p in env.programs],
+            "entity": [p.entity for p in env.programs],
+        }
+    )
+    return MaterializeResult(
+        metadata={
+            "tools_in_domain": len(specs),
+            "tools_executed": len(report.kept),
+            "tools_refused": len(report.refused),
+            "refusals": MetadataValue.md(dict_table(report.refused, "tool", "reason"))
+            if report.refused
+            else "none",
+            "tables": MetadataValue.md(markdown_table(tables)),
+            "programs": MetadataValue.md(markdown_table(programs)),
+            "rows_per_table": config.rows_per_table,
+        }
+    )
+
+
+class TasksConfig(Config):
+    n_chains: int = 40
+    min_length: int = 1
+    max_length: int = 4
+    heldout_fraction: float = 0.25
+    seed: int = 0
+
+
+@asset(group_name="environments", partitions_def=domain_partitions, deps=[domain_environment])
+def domain_tasks(
+    context: AssetExecutionContext, config: TasksConfig, storage: StorageRoot
+) -> MaterializeResult:
+    """Random-walk tool chains executed for gold calls and gold final-state hash, with a held-out share."""
+    slug = context.partition_key
+    folder = storage.domain_dir(slug)
+    env, snapshot = load_environment(folder)
+    edges = pl.read_parquet(storage.path("graph", "edges.parquet"))
+    edge_list = [tuple(r) for r in edges.select("src", "dst", "kind").iter_rows()]
+    cfg = TaskConfig(
+        n_chains=config.n_chains,
+        min_length=config.min_length,
+        max_length=config.max_length,
+        heldout_fraction=config.heldout_fraction,
+        seed=config.seed,
+    )
+    batch = sample_tasks(env, snapshot, edge_list, cfg)
+    bad = [t.task_id for t in batch.tasks if replay(env, snapshot, t.gold_calls) != t.gold_hash]
+    if bad:
+        raise RuntimeError(f"domain {slug}: gold replay does not reproduce the hash for tasks {bad}")
+    frame = tasks_to_frame(batch.tasks)
+    write_parquet(frame, folder / "tasks.parquet")
+    lengths = frame.group_by("length").len().sort("length")
+    example = batch.tasks[0] if batch.tasks else None
+    return MaterializeResult(
+        metadata={
+            "tasks": len(batch.tasks),
+            "heldout": int((frame["split"] == "heldout").sum()) if len(frame) else 0,
+            "attempted_chains": batch.attempted,
+            "valid_share": round(len(batch.tasks) / max(1, batch.attempted), 3),
+            "rejections": MetadataValue.md(dict_table(dict(batch.rejected), "reason"))
+            if batch.rejected
+            else "none",
+            "length_histogram": MetadataValue.md(markdown_table(lengths)),
+            "example_task": MetadataValue.json({"intent": example.intent, "gold_calls": example.gold_calls})
+            if example
+            else "none",
+            "gold_replay": MetadataValue.text(json.dumps({"checked": len(batch.tasks), "mismatches": 0})),
+        }
+    )

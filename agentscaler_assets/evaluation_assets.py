@@ -1,0 +1,110 @@
+"""Group `evaluation`: benchmark scores of the checkpoints, one partition per benchmark."""
+
+import json
+import random
+import shutil
+
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from agentscaler_assets.environment_assets import domain_tasks
+from agentscaler_assets.partitions import benchmark_partitions
+from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.tables import markdown_table
+from agentscaler_assets.training_assets import base_model, phase1_model, phase2_model
+from envgen.environment import load_environment
+from envgen.simulate.hf_backend import HFChatBackend
+from envgen.tasks import frame_to_tasks
+from evals.synthetic import DomainTasks, score_models
+
+
+class BenchmarkConfig(Config):
+    models: list[str] = ["base", "phase1", "phase2"]
+    general_tasks_per_domain: int = 2
+    max_tasks_per_domain: int = 12
+    max_new_tokens: int = 96
+    max_agent_turns: int = 8
+    seed: int = 0
+
+
+def heldout_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> dict[str, DomainTasks]:
+    """Held-out tasks of every vertical domain (up to the cap) and a seeded sample of general ones."""
+    table = pl.read_parquet(storage.path("domains", "domains.parquet"))
+    suite = {}
+    for slug, vertical in table.select("slug", "vertical").iter_rows():
+        folder = storage.domain_dir(slug)
+        env, snapshot = load_environment(folder)
+        held = [t for t in frame_to_tasks(pl.read_parquet(folder / "tasks.parquet")) if t.split == "heldout"]
+        random.Random(f"{cfg.seed}:{slug}").shuffle(held)
+        held = held[: cfg.max_tasks_per_domain if vertical else cfg.general_tasks_per_domain]
+        if held:
+            suite[slug] = DomainTasks(env, snapshot, sorted(held, key=lambda t: t.task_id))
+    return suite
+
+
+@asset(
+    group_name="evaluation",
+    partitions_def=benchmark_partitions,
+    deps=[
+        base_model,
+        phase1_model,
+        phase2_model,
+        AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
+    ],
+)
+def benchmark_scores(
+    context: AssetExecutionContext, config: BenchmarkConfig, storage: StorageRoot
+) -> MaterializeResult:
+    """Task success (valid, gold final state, gold write calls) with Wilson 95% intervals and the floor a
+    do-nothing agent gets on the same tasks. The user side is the scripted (rule-based) user."""
+    benchmark = context.partition_key
+    if benchmark != "synthetic_heldout":
+        raise ValueError(f"benchmark {benchmark!r} is not implemented yet")
+    suite = heldout_suite(storage, config)
+    out = storage.path("benchmarks", benchmark)
+    shutil.rmtree(out / "journals", ignore_errors=True)
+    agents = {
+        m: HFChatBackend(storage.path("models", m), max_new_tokens=config.max_new_tokens, seed=config.seed)
+        for m in config.models
+    }
+    scores = score_models(suite, agents, out / "journals", max_agent_turns=config.max_agent_turns)
+    rows = [
+        {
+            "model": s.agent,
+            "n": s.n,
+            "solved": s.successes,
+            "success": round(s.rate, 3),
+            "ci95_low": round(s.ci_low, 3),
+            "ci95_high": round(s.ci_high, 3),
+        }
+        for s in scores
+    ]
+    table = pl.DataFrame(rows)
+    per_domain = pl.DataFrame(
+        [
+            {"model": s.agent, "domain": d, "solved": v[0], "n": v[1]}
+            for s in scores
+            for d, v in sorted(s.per_domain.items())
+        ]
+    )
+    (out / "scores.json").write_text(json.dumps([s.__dict__ for s in scores], indent=1, default=str))
+    return MaterializeResult(
+        metadata={
+            "benchmark": benchmark,
+            "user_simulator": "scripted (rule-based)",
+            "tasks": scores[0].n if scores else 0,
+            "scores": MetadataValue.md(markdown_table(table)),
+            "per_domain": MetadataValue.md(markdown_table(per_domain)),
+            "terminations": MetadataValue.json({s.agent: s.terminations for s in scores}),
+            "failure_stages": MetadataValue.json({s.agent: s.failures for s in scores}),
+            **{f"success/{s.agent}": round(s.rate, 4) for s in scores},
+        }
+    )

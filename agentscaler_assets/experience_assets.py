@@ -1,0 +1,201 @@
+"""Group `experience`: simulated user–agent trajectories, the funnel, and the two SFT sets."""
+
+import asyncio
+import hashlib
+import json
+from math import comb
+
+import polars as pl
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+
+from agentscaler_assets.catalog_assets import domains
+from agentscaler_assets.environment_assets import domain_tasks
+from agentscaler_assets.partitions import domain_partitions
+from agentscaler_assets.resources import LanguageModels, StorageRoot
+from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from envgen.environment import load_environment
+from envgen.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
+from envgen.sft import build_sft_frame, to_row
+from envgen.simulate.rollout import run_rollouts, trajectory_from_row, trajectory_row
+from envgen.tasks import frame_to_tasks
+
+
+class TrajectoryConfig(Config):
+    rollouts_per_task: int = 2
+    concurrency: int = 16
+    max_agent_turns: int = 24
+
+
+@asset(group_name="experience", partitions_def=domain_partitions, deps=[domain_tasks])
+def trajectories(
+    context: AssetExecutionContext, config: TrajectoryConfig, storage: StorageRoot, llm: LanguageModels
+) -> MaterializeResult:
+    """k rollouts per training task (never held-out ones); resumable from the journal of finished ones."""
+    slug = context.partition_key
+    folder = storage.domain_dir(slug)
+    env, snapshot = load_environment(folder)
+    tasks_path = folder / "tasks.parquet"
+    tasks = [t for t in frame_to_tasks(pl.read_parquet(tasks_path)) if t.split == "train"]
+    fingerprint = hashlib.sha1(
+        tasks_path.read_bytes()
+        + json.dumps(
+            [
+                llm.describe(),
+                llm.error_model().__dict__,
+                llm.seed,
+                config.rollouts_per_task,
+                config.max_agent_turns,
+            ]
+        ).encode()
+    ).hexdigest()[:12]
+    journal = folder / f"journal-{fingerprint}.jsonl"
+    total = len(tasks) * config.rollouts_per_task
+
+    def progress(done: int, _total: int) -> None:
+        if done % 25 == 0 or done == total:
+            context.log.info(f"{slug}: {done}/{total} trajectories")
+
+    trajs = asyncio.run(
+        run_rollouts(
+            tasks,
+            env,
+            snapshot,
+            llm.teacher_for,
+            llm.user_for,
+            k=config.rollouts_per_task,
+            journal=journal,
+            concurrency=config.concurrency,
+            max_agent_turns=config.max_agent_turns,
+            progress=progress,
+        )
+    )
+    frame = pl.DataFrame([trajectory_row(t) for t in trajs])
+    write_parquet(frame, folder / "trajectories.parquet")
+    for old in folder.glob("journal-*.jsonl"):
+        if old != journal:
+            old.unlink()
+    terms = frame.group_by("termination").len().sort("termination") if len(frame) else frame
+    return MaterializeResult(
+        metadata={
+            "trajectories": len(trajs),
+            "training_tasks": len(tasks),
+            "rollouts_per_task": config.rollouts_per_task,
+            "backends": MetadataValue.json(llm.describe()),
+            "tool_calls": int(frame["n_tool_calls"].sum()) if len(frame) else 0,
+            "tool_errors": int(frame["n_tool_errors"].sum()) if len(frame) else 0,
+            "terminations": MetadataValue.md(markdown_table(terms)) if len(frame) else "none",
+            "preview": MetadataValue.json(trajs[0].messages[:6]) if trajs else "none",
+        }
+    )
+
+
+class FunnelSettings(Config):
+    max_messages: int = 80
+    max_repeats: int = 3
+    match_reads: bool = False
+
+
+def pass_hat_k(results: dict[str, list[bool]], k: int) -> float:
+    """tau2's pass^k: per task comb(c, k) / comb(n, k), averaged over tasks with at least k trials."""
+    vals = [comb(sum(r), k) / comb(len(r), k) for r in results.values() if len(r) >= k]
+    return round(sum(vals) / len(vals), 4) if vals else 0.0
+
+
+@asset(group_name="experience", partitions_def=domain_partitions, deps=[trajectories])
+def filtered_trajectories(
+    context: AssetExecutionContext, config: FunnelSettings, storage: StorageRoot
+) -> MaterializeResult:
+    """Validity → final-state alignment → exact match of write calls; every verdict is stored."""
+    slug = context.partition_key
+    folder = storage.domain_dir(slug)
+    env, _ = load_environment(folder)
+    tasks = {t.task_id: t for t in frame_to_tasks(pl.read_parquet(folder / "tasks.parquet"))}
+    trajs = [
+        trajectory_from_row(r) for r in pl.read_parquet(folder / "trajectories.parquet").iter_rows(named=True)
+    ]
+    cfg = FunnelConfig(
+        max_messages=config.max_messages, max_repeats=config.max_repeats, match_reads=config.match_reads
+    )
+    verdicts = [judge(t, tasks[t.task_id], env, cfg) for t in trajs]
+    rows = [
+        {
+            **trajectory_row(t),
+            "valid": v.valid,
+            "state_aligned": v.state_aligned,
+            "calls_match": v.calls_match,
+            "kept": v.kept,
+            "recovered": v.recovered,
+            "reason": v.reason,
+        }
+        for t, v in zip(trajs, verdicts, strict=True)
+    ]
+    write_parquet(pl.DataFrame(rows), folder / "filtered.parquet")
+    counts = funnel_counts(verdicts)
+    per_task: dict[str, list[bool]] = {}
+    for t, v in zip(trajs, verdicts, strict=True):
+        per_task.setdefault(t.task_id, []).append(v.kept)
+    k = max((len(r) for r in per_task.values()), default=1)
+    kept_example = next((t.messages for t, v in zip(trajs, verdicts, strict=True) if v.kept), None)
+    return MaterializeResult(
+        metadata={
+            "kept": counts["call_match"],
+            "funnel": MetadataValue.md(dict_table(counts, "stage", "surviving")),
+            "yield": round(counts["call_match"] / max(1, counts["trajectories"]), 3),
+            "rejections": MetadataValue.md(dict_table(dict(rejection_reasons(verdicts)), "reason")),
+            "teacher_pass^1": pass_hat_k(per_task, 1),
+            f"teacher_pass^{k}": pass_hat_k(per_task, k),
+            "kept_example": MetadataValue.json(kept_example) if kept_example else "none",
+        }
+    )
+
+
+class SftConfig(Config):
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+
+def _sft_dataset(
+    context: AssetExecutionContext, storage: StorageRoot, config: SftConfig, vertical: bool, name: str
+) -> MaterializeResult:
+    table = pl.read_parquet(storage.path("domains", "domains.parquet")).filter(pl.col("vertical") == vertical)
+    slugs = table["slug"].to_list()
+    missing = [s for s in slugs if not (storage.domain_dir(s) / "filtered.parquet").exists()]
+    if missing:
+        raise FileNotFoundError(f"{name}: filtered_trajectories not materialised for domains {missing}")
+    rows = []
+    for slug in slugs:
+        kept = pl.read_parquet(storage.domain_dir(slug) / "filtered.parquet").filter(pl.col("kept"))
+        rows += [to_row(trajectory_from_row(r), r["recovered"]) for r in kept.iter_rows(named=True)]
+    if not rows:
+        raise ValueError(f"{name}: no trajectory survived the funnel in domains {slugs}")
+    frame = build_sft_frame(rows, config.validation_fraction, config.seed)
+    write_parquet(frame, storage.path("sft", f"{name}.parquet"))
+    per_domain = frame.group_by("domain", "split").len().sort("domain", "split")
+    context.log.info(f"{name}: {frame.height} examples from {len(slugs)} domains")
+    return MaterializeResult(
+        metadata={
+            "examples": frame.height,
+            "train": int((frame["split"] == "train").sum()),
+            "validation": int((frame["split"] == "validation").sum()),
+            "duplicates_dropped": len(rows) - frame.height,
+            "with_recovery": int(frame["recovered"].sum()),
+            "domains": MetadataValue.json(slugs),
+            "per_domain": MetadataValue.md(markdown_table(per_domain)),
+        }
+    )
+
+
+@asset(group_name="experience", deps=[filtered_trajectories, domains])
+def sft_phase1_dataset(
+    context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
+) -> MaterializeResult:
+    """Chat-format SFT rows from the general (non-vertical) domains: phase 1's general tool use."""
+    return _sft_dataset(context, storage, config, vertical=False, name="sft_phase1")
+
+
+@asset(group_name="experience", deps=[filtered_trajectories, domains])
+def sft_phase2_dataset(
+    context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
+) -> MaterializeResult:
+    """Chat-format SFT rows from the vertical domains (retail, airline, telecom by default): phase 2."""
+    return _sft_dataset(context, storage, config, vertical=True, name="sft_phase2")

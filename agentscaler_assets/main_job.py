@@ -1,0 +1,85 @@
+"""The main job: the whole lineage, as ordered Dagster runs against one instance.
+
+Dagster refuses one run that mixes unpartitioned assets, the dynamic `domain` partitions and the
+benchmark partitions, so the job is four stages of runs: catalog (unpartitioned), one run per domain
+partition, training (unpartitioned), one run per benchmark partition. Each run is recorded in the
+instance, so the UI shows every materialisation with its lineage, exactly as if launched from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import DagsterInstance, materialize
+
+from agentscaler_assets.definitions import ALL_ASSETS
+from agentscaler_assets.partitions import BENCHMARKS, domain_partitions
+from agentscaler_assets.resources import resources_for_profile
+
+log = logging.getLogger("agentscaler")
+
+CATALOG_STAGE = ["api_catalog", "tool_graph", "domains"]
+DOMAIN_STAGE = ["domain_environment", "domain_tasks", "trajectories", "filtered_trajectories"]
+TRAINING_STAGE = ["sft_phase1_dataset", "sft_phase2_dataset", "base_model", "phase1_model", "phase2_model"]
+EVALUATION_STAGE = ["benchmark_scores"]
+
+
+@dataclass
+class MainJobReport:
+    runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # (stage, partition, ok, seconds)
+
+    @property
+    def ok(self) -> bool:
+        return all(r[2] for r in self.runs)
+
+
+def _ops_config(run_config: dict[str, Any], selection: list[str]) -> dict[str, Any]:
+    """The part of a whole-job run config that concerns the selected assets (Dagster rejects the rest)."""
+    ops = {k: v for k, v in run_config.get("ops", {}).items() if k in selection}
+    return {"ops": ops} if ops else {}
+
+
+def run_main_job(
+    instance: DagsterInstance,
+    run_config: dict[str, Any] | None = None,
+    resources: dict[str, Any] | None = None,
+    on_run: Callable[[str, str, bool, float], None] | None = None,
+) -> MainJobReport:
+    """Materialise every asset of the lineage, every domain partition included; stops at the first failure."""
+    run_config = run_config or {}
+    resources = resources or resources_for_profile()
+    report = MainJobReport()
+
+    def run(stage: str, selection: list[str], partition: str | None = None) -> bool:
+        start = time.perf_counter()
+        result = materialize(
+            ALL_ASSETS,
+            selection=selection,
+            instance=instance,
+            resources=resources,
+            partition_key=partition,
+            run_config=_ops_config(run_config, selection),
+            raise_on_error=False,
+            tags={"agentscaler/stage": stage},
+        )
+        took = time.perf_counter() - start
+        report.runs.append((stage, partition or "-", result.success, took))
+        if on_run:
+            on_run(stage, partition or "-", result.success, took)
+        return result.success
+
+    if not run("catalog", CATALOG_STAGE):
+        return report
+    for slug in instance.get_dynamic_partitions(domain_partitions.name):
+        if not run("domain", DOMAIN_STAGE, slug):
+            return report
+    if not run("training", TRAINING_STAGE):
+        return report
+    for bench in BENCHMARKS:
+        if not run("evaluation", EVALUATION_STAGE, bench):
+            return report
+    return report

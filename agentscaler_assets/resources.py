@@ -1,0 +1,172 @@
+"""Resources: where outputs live, who plays the user and the teacher, and how models are trained.
+
+Profiles (`AGENTSCALER_PROFILE`) only change which resources assets receive, never what assets do:
+- `local` (default): scripted user and teacher, tiny from-scratch model on CPU;
+- `endpoint`: user and teacher from an OpenAI-compatible endpoint (`AGENTSCALER_LLM_BASE_URL`,
+  `AGENTSCALER_LLM_MODEL`, key from `OPENAI_API_KEY`);
+- `cluster`: endpoint as above plus a Hugging Face base model (`AGENTSCALER_BASE_MODEL`) trained with
+  bf16 where the GPU supports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import PrivateAttr
+
+from envgen.simulate.backends import ChatBackend, OpenAIChatBackend
+from envgen.simulate.llm_user import LLMUser
+from envgen.simulate.rollout import UserSimulator
+from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
+from envgen.tasks import Task
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def default_home() -> Path:
+    """AGENTSCALER_HOME, else `agentscaler/` inside the Dagster instance directory (DAGSTER_HOME, or
+    `./.dagster_home` as the `agentscaler` command sets it)."""
+    if os.environ.get("AGENTSCALER_HOME"):
+        return Path(os.environ["AGENTSCALER_HOME"])
+    return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home") / "agentscaler"
+
+
+class StorageRoot(ConfigurableResource):
+    """The one directory that holds every asset's files (Parquet, JSON + SQLite, HF checkpoints)."""
+
+    root: str = ""
+
+    def path(self, *parts: str) -> Path:
+        base = Path(self.root) if self.root else default_home()
+        target = base.joinpath(*parts).resolve()
+        if base.resolve() not in (target, *target.parents):
+            raise ValueError(f"path {'/'.join(parts)!r} escapes the storage root {base}")
+        return target
+
+    def domain_dir(self, slug: str) -> Path:
+        if not _SLUG.match(slug):
+            raise ValueError(f"domain key {slug!r} is not a slug")
+        return self.path("domains", slug)
+
+
+class LanguageModels(ConfigurableResource):
+    """Who plays the teacher and the user simulator: `scripted` (rule-based, offline) or `openai`
+    (any OpenAI-compatible endpoint)."""
+
+    teacher: str = "scripted"
+    user: str = "scripted"
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = 16
+    temperature: float = 0.0
+    wrong_argument: float = 0.08
+    skipped_step: float = 0.04
+    unknown_tool: float = 0.04
+    early_stop: float = 0.03
+    recover: float = 0.7
+    seed: int = 0
+
+    _endpoint: OpenAIChatBackend | None = PrivateAttr(default=None)
+
+    def endpoint(self) -> OpenAIChatBackend:
+        if not (self.base_url and self.model):
+            raise ValueError(
+                "the openai backend needs base_url and model (AGENTSCALER_LLM_BASE_URL, "
+                "AGENTSCALER_LLM_MODEL)"
+            )
+        if self._endpoint is None:
+            self._endpoint = OpenAIChatBackend(
+                base_url=self.base_url,
+                model=self.model,
+                api_key_env=self.api_key_env,
+                max_concurrency=self.max_concurrency,
+                default_sampling={"temperature": self.temperature},
+            )
+        return self._endpoint
+
+    def error_model(self) -> ErrorModel:
+        return ErrorModel(
+            self.wrong_argument, self.skipped_step, self.unknown_tool, self.early_stop, self.recover
+        )
+
+    def teacher_for(self, task: Task, rollout: int) -> ChatBackend:
+        if self.teacher == "scripted":
+            return ScriptedTeacher(task, self.error_model(), seed=hash_seed(self.seed, task.task_id, rollout))
+        if self.teacher == "openai":
+            return self.endpoint()
+        raise ValueError(f"unknown teacher kind {self.teacher!r} (scripted | openai)")
+
+    def user_for(self, task: Task, rollout: int) -> UserSimulator:
+        if self.user == "scripted":
+            return ScriptedUser(task)
+        if self.user == "openai":
+            return LLMUser(task, self.endpoint(), temperature=self.temperature)
+        raise ValueError(f"unknown user kind {self.user!r} (scripted | openai)")
+
+    def describe(self) -> dict[str, Any]:
+        """What the metadata may show: kinds and model, never the key."""
+        return {
+            "teacher": self.teacher if self.teacher != "openai" else f"openai:{self.model}",
+            "user": self.user if self.user != "openai" else f"openai:{self.model}",
+        }
+
+
+def hash_seed(*parts: Any) -> int:
+    """A stable seed from parts (Python's hash() is salted per process)."""
+    return int(hashlib.sha1(repr(parts).encode()).hexdigest()[:8], 16)
+
+
+class TrainingSettings(ConfigurableResource):
+    """Base model and the two phases' recipe. Empty `base_model` = tiny from-scratch Qwen3 on CPU."""
+
+    base_model: str = ""
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 384
+    vocab_size: int = 4096
+    max_length: int = 3072  # a conversation plus a domain's ~13 tool schemas is ~2-2.6k tokens
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    phase1_learning_rate: float = 3e-3
+    phase1_epochs: float = 3.0
+    phase2_learning_rate: float = 2e-3
+    phase2_epochs: float = 3.0
+    packing: bool = False
+    use_lora: bool = False
+    seed: int = 0
+
+
+def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
+    profile = profile or os.environ.get("AGENTSCALER_PROFILE", "local")
+    storage = StorageRoot(root=os.environ.get("AGENTSCALER_HOME", ""))
+    if profile == "local":
+        return {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
+    if profile in ("endpoint", "cluster"):
+        llm = LanguageModels(
+            teacher="openai",
+            user="openai",
+            base_url=EnvVar("AGENTSCALER_LLM_BASE_URL"),
+            model=EnvVar("AGENTSCALER_LLM_MODEL"),
+        )
+        training = TrainingSettings()
+        if profile == "cluster":
+            training = TrainingSettings(
+                base_model=EnvVar("AGENTSCALER_BASE_MODEL"),
+                max_length=4096,
+                per_device_train_batch_size=4,
+                gradient_accumulation_steps=8,
+                phase1_learning_rate=1e-5,
+                phase1_epochs=2.0,
+                phase2_learning_rate=5e-6,
+                phase2_epochs=2.0,
+            )
+        return {"storage": storage, "llm": llm, "training": training}
+    raise ValueError(f"unknown AGENTSCALER_PROFILE {profile!r} (local | endpoint | cluster)")

@@ -1,0 +1,128 @@
+"""The one normalised tool description every stage after the catalog works with.
+
+Specs arrive in many formats (OpenAI tool lists, plain JSON-Schema functions, our bundled catalog files);
+they are all normalised into `ToolSpec` so that the graph, schema and task stages never see a format.
+Stored as Parquet rows with the JSON-Schema parts as JSON text, because Arrow cannot hold schemas whose
+shapes differ from row to row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+SCALAR_TYPES = {"string", "integer", "number", "boolean"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be normalised; the message names the spec and the reason."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool: its name, what it does, its inputs and outputs (JSON Schema), where it came from."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    returns: dict[str, Any]
+    source_format: str
+    source_origin: str
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def properties(self) -> dict[str, dict[str, Any]]:
+        return self.parameters.get("properties", {})
+
+    @property
+    def required(self) -> list[str]:
+        return list(self.parameters.get("required", []))
+
+    @property
+    def returned_object(self) -> dict[str, Any]:
+        """The object schema a tool returns: the object itself or the items of a returned array."""
+        if self.returns.get("type") == "array":
+            return self.returns.get("items", {}) or {}
+        return self.returns
+
+    @property
+    def returns_many(self) -> bool:
+        return self.returns.get("type") == "array"
+
+    def signature(self) -> str:
+        """Name plus sorted parameter names and types: two specs with the same signature are duplicates."""
+        params = ",".join(f"{k}:{v.get('type', '?')}" for k, v in sorted(self.properties.items()))
+        return f"{self.name}({params})"
+
+    def openai_tool(self) -> dict[str, Any]:
+        """The tool as offered to a chat model (OpenAI `tools` entry)."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": json.dumps(self.parameters, sort_keys=True),
+            "returns": json.dumps(self.returns, sort_keys=True),
+            "source_format": self.source_format,
+            "source_origin": self.source_origin,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ToolSpec:
+        return cls(
+            name=row["name"],
+            description=row["description"],
+            parameters=json.loads(row["parameters"]),
+            returns=json.loads(row["returns"]),
+            source_format=row["source_format"],
+            source_origin=row["source_origin"],
+            tags=tuple(row["tags"] or ()),
+        )
+
+
+def validate_spec(spec: ToolSpec) -> None:
+    """Refuse specs the later stages cannot use, naming the tool and the offending part."""
+    if not NAME_RE.match(spec.name or ""):
+        raise SpecError(f"tool {spec.name!r}: name must match {NAME_RE.pattern}")
+    params = spec.parameters
+    if params.get("type", "object") != "object" or not isinstance(params.get("properties", {}), dict):
+        raise SpecError(f"tool {spec.name!r}: parameters must be a JSON-Schema object with properties")
+    for pname, pschema in spec.properties.items():
+        if not NAME_RE.match(pname):
+            raise SpecError(f"tool {spec.name!r}: parameter name {pname!r} is not a plain identifier")
+        ptype = pschema.get("type") if isinstance(pschema, dict) else None
+        if ptype not in SCALAR_TYPES:
+            raise SpecError(f"tool {spec.name!r}: parameter {pname!r} has unsupported type {ptype!r}")
+    missing = [r for r in spec.required if r not in spec.properties]
+    if missing:
+        raise SpecError(f"tool {spec.name!r}: required parameters {missing} are not declared")
+    for fname in spec.returned_object.get("properties", {}):
+        if not NAME_RE.match(fname):
+            raise SpecError(f"tool {spec.name!r}: returned field {fname!r} is not a plain identifier")
+
+
+def specs_to_frame(specs: list[ToolSpec]) -> pl.DataFrame:
+    schema = {
+        "name": pl.String,
+        "description": pl.String,
+        "parameters": pl.String,
+        "returns": pl.String,
+        "source_format": pl.String,
+        "source_origin": pl.String,
+        "tags": pl.List(pl.String),
+    }
+    return pl.DataFrame([s.to_row() for s in specs], schema=schema)
+
+
+def frame_to_specs(frame: pl.DataFrame) -> list[ToolSpec]:
+    return [ToolSpec.from_row(r) for r in frame.iter_rows(named=True)]

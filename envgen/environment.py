@@ -1,0 +1,163 @@
+"""Materialise one domain: tables + programs + seeded snapshot, and prove every kept tool runs.
+
+A tool is kept only if, on the seeded database, its program executes with sampled arguments (reads
+return, writes change the state) and refuses bad arguments with a structured error. Refused tools are
+reported with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faker import Faker
+
+from envgen.arguments import ChainContext, sample_call
+from envgen.catalog.spec import ToolSpec
+from envgen.programs import EnvironmentDoc
+from envgen.runtime import Episode, create_schema
+from envgen.schema import ProgramError, derive_program, derive_tables, shape
+from envgen.seed import seed_database
+
+
+@dataclass
+class BuildReport:
+    kept: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # tool -> reason
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # tool -> the call that proved it
+
+
+def policy_text(name: str) -> str:
+    return (
+        f"You are the customer-service agent of a {name.replace('_', ' ')} service. Use the tools to look up "
+        "and change records on the user's behalf. Act only on what the user asks for, use exactly the ids "
+        "and values the user gives or that the tools return, and never make a change the user did not "
+        "request. When a request is done, tell the user briefly and ask whether there is anything else."
+    )
+
+
+def _tool_entry(spec: ToolSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "parameters": spec.parameters,
+        "returns": spec.returns,
+    }
+
+
+def _draft(
+    domain: str, name: str, specs: list[ToolSpec], seed: int, rows: int, report: BuildReport
+) -> EnvironmentDoc:
+    shapes = []
+    for spec in specs:
+        try:
+            shapes.append(shape(spec))
+        except ProgramError as exc:
+            report.refused[spec.name] = str(exc)
+    tables = derive_tables(shapes)
+    by_name = {t.name: t for t in tables}
+    programs, kept = [], []
+    for s in shapes:
+        try:
+            programs.append(derive_program(s, by_name))
+            kept.append(s.spec)
+        except ProgramError as exc:
+            report.refused[s.spec.name] = str(exc)
+    return EnvironmentDoc(
+        domain=domain,
+        name=name,
+        policy=policy_text(name),
+        tables=tables,
+        tools=[_tool_entry(s) for s in kept],
+        programs=programs,
+        seed=seed,
+        rows_per_table=rows,
+    )
+
+
+def seeded_snapshot(env: EnvironmentDoc) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    create_schema(conn, env)
+    seed_database(conn, env)
+    return conn
+
+
+def probe_tool(
+    env: EnvironmentDoc, snapshot: sqlite3.Connection, tool: str, seed: int
+) -> tuple[str | None, dict]:
+    """Run a tool once on a private copy: the reason it fails (None when it works) and the call made."""
+    rng, fake = random.Random(seed), Faker()
+    fake.seed_instance(seed)
+    program = env.program(tool)
+    ep = Episode(env, snapshot)
+    try:
+        call = sample_call(ep, tool, ChainContext(), rng, fake)
+        if call is None:
+            return "no arguments can be sampled from the seeded state", {}
+        before = ep.state_hash()
+        res = ep.call(tool, call.arguments)
+        if not res.ok:
+            return f"call failed: {res.output}", call.arguments
+        if program.kind == "write" and ep.state_hash() == before:
+            return "write did not change the state", call.arguments
+        required = env.tool_schema(tool)["parameters"].get("required", [])
+        if required:
+            bad = ep.call(tool, {})
+            if bad.ok or bad.output.get("type") != "missing_argument":
+                return "missing arguments were not refused", call.arguments
+        return None, call.arguments
+    finally:
+        ep.close()
+
+
+def build_environment(
+    domain: str, name: str, specs: list[ToolSpec], seed: int = 0, rows_per_table: int = 12
+) -> tuple[EnvironmentDoc, sqlite3.Connection, BuildReport]:
+    """The environment document, its seeded snapshot, and what was kept or refused and why."""
+    report = BuildReport()
+    draft = _draft(domain, name, specs, seed, rows_per_table, report)
+    snapshot = seeded_snapshot(draft)
+    working = []
+    for i, tool in enumerate(t["name"] for t in draft.tools):
+        reason, call = probe_tool(draft, snapshot, tool, seed + i)
+        if reason is None:
+            working.append(tool)
+            report.probes[tool] = call
+        else:
+            report.refused[tool] = reason
+    report.kept = working
+    env = draft.model_copy(
+        update={
+            "tools": [t for t in draft.tools if t["name"] in working],
+            "programs": [p for p in draft.programs if p.tool in working],
+        }
+    )
+    return env, snapshot, report
+
+
+def save_environment(env: EnvironmentDoc, snapshot: sqlite3.Connection, folder: Path) -> tuple[Path, Path]:
+    """Write `environment.json` and `snapshot.sqlite` (replacing older ones atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    doc, db = folder / "environment.json", folder / "snapshot.sqlite"
+    tmp_doc, tmp_db = doc.with_suffix(".json.tmp"), db.with_suffix(".sqlite.tmp")
+    tmp_doc.write_text(json.dumps(env.model_dump(mode="json"), indent=1))
+    tmp_db.unlink(missing_ok=True)
+    dst = sqlite3.connect(tmp_db)
+    try:
+        snapshot.backup(dst)
+    finally:
+        dst.close()
+    tmp_doc.replace(doc)
+    tmp_db.replace(db)
+    return doc, db
+
+
+def load_environment(folder: Path) -> tuple[EnvironmentDoc, Path]:
+    doc = folder / "environment.json"
+    if not doc.exists():
+        raise FileNotFoundError(f"no environment at {folder}: materialise domain_environment for it first")
+    return EnvironmentDoc.model_validate_json(doc.read_text()), folder / "snapshot.sqlite"

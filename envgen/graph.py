@@ -1,0 +1,184 @@
+"""Relate tools and split them into domains (the paper's tool dependency graph + Louvain).
+
+Two kinds of edges: `similar` joins tools whose parameter vectors (TF-IDF over names, types and
+descriptions) have cosine similarity above a threshold, found with one sparse matrix product rather than a
+Python loop over pairs; `feeds` joins a tool that returns a key (`*_id`) to a tool that requires it.
+Louvain communities over both (seeded) are the domains; communities smaller than `min_domain_size` are
+merged into the neighbour they are most tied to, or dropped when isolated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from envgen.catalog.spec import ToolSpec
+from envgen.schema import is_key
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    similarity_threshold: float = 0.35
+    feeds_weight: float = 1.0
+    resolution: float = 1.0
+    min_domain_size: int = 4
+    seed: int = 0
+
+
+def parameter_text(spec: ToolSpec) -> str:
+    """What a tool is vectorised by: its parameters' and returned fields' names, types and descriptions."""
+    parts = []
+    for name, schema in [*spec.properties.items(), *spec.returned_object.get("properties", {}).items()]:
+        parts += [
+            name.replace("_", " "),
+            name,
+            str(schema.get("type", "")),
+            str(schema.get("description", "")),
+        ]
+    return " ".join(parts)
+
+
+def similar_edges(specs: list[ToolSpec], threshold: float) -> list[tuple[int, int, float]]:
+    """Pairs (i < j) whose TF-IDF cosine is above the threshold, via a sparse X @ X.T."""
+    if len(specs) < 2:
+        return []
+    vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, token_pattern=r"[A-Za-z][A-Za-z_]+")
+    x = vec.fit_transform([parameter_text(s) for s in specs])
+    sims = sp.triu(x @ x.T, k=1).tocoo()
+    keep = sims.data > threshold
+    return list(
+        zip(
+            sims.row[keep].tolist(),
+            sims.col[keep].tolist(),
+            np.round(sims.data[keep], 4).tolist(),
+            strict=True,
+        )
+    )
+
+
+def feeds_edges(specs: list[ToolSpec]) -> list[tuple[int, int, str]]:
+    """(producer, consumer, field): the producer returns a key the consumer requires."""
+    producers: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(specs):
+        for f in s.returned_object.get("properties", {}):
+            if is_key(f):
+                producers[f].append(i)
+    edges = []
+    for j, s in enumerate(specs):
+        for p in s.required:
+            edges += [(i, j, p) for i in producers.get(p, []) if i != j]
+    return edges
+
+
+def build_graph(specs: list[ToolSpec], cfg: GraphConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Nodes (tool) and edges (src, dst, kind, weight, field) frames."""
+    names = [s.name for s in specs]
+    rows = [
+        (names[i], names[j], "similar", w, "") for i, j, w in similar_edges(specs, cfg.similarity_threshold)
+    ]
+    rows += [(names[i], names[j], "feeds", cfg.feeds_weight, f) for i, j, f in feeds_edges(specs)]
+    edges = pl.DataFrame(
+        rows,
+        schema={
+            "src": pl.String,
+            "dst": pl.String,
+            "kind": pl.String,
+            "weight": pl.Float64,
+            "field": pl.String,
+        },
+        orient="row",
+    )
+    nodes = pl.DataFrame({"tool": names})
+    return nodes, edges
+
+
+def _undirected(names: list[str], edges: pl.DataFrame) -> nx.Graph:
+    g = nx.Graph()
+    g.add_nodes_from(names)
+    for src, dst, w in edges.select("src", "dst", "weight").iter_rows():
+        prev = g.get_edge_data(src, dst, {}).get("weight", 0.0)
+        g.add_edge(src, dst, weight=prev + w)
+    return g
+
+
+def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tuple[list[set[str]], list[str]]:
+    """Louvain communities with small ones merged into their best-tied neighbour; returns (kept, dropped)."""
+    g = _undirected(names, edges)
+    comms = [
+        set(c)
+        for c in nx.community.louvain_communities(
+            g, weight="weight", resolution=cfg.resolution, seed=cfg.seed
+        )
+    ]
+    comms.sort(key=lambda c: (-len(c), min(c)))
+    big = [c for c in comms if len(c) >= cfg.min_domain_size]
+    dropped: list[str] = []
+    for small in (c for c in comms if len(c) < cfg.min_domain_size):
+        ties = [sum(g.get_edge_data(a, b, {}).get("weight", 0.0) for a in small for b in c) for c in big]
+        if big and max(ties) > 0:
+            big[int(np.argmax(ties))] |= small
+        else:
+            dropped += sorted(small)
+    return big, dropped
+
+
+def domain_label(specs: list[ToolSpec]) -> str:
+    """A readable name: the tools' most common first tag, else their most common entity."""
+    tags = Counter(s.tags[0] for s in specs if s.tags)
+    if tags:
+        label = tags.most_common(1)[0][0]
+    else:
+        ents = Counter(
+            k[:-3]
+            for s in specs
+            for k in [*s.properties, *s.returned_object.get("properties", {})]
+            if is_key(k)
+        )
+        label = ents.most_common(1)[0][0] if ents else specs[0].name.split("_")[-1]
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "domain"
+
+
+def assign_domains(
+    specs: list[ToolSpec], edges: pl.DataFrame, cfg: GraphConfig, vertical: tuple[str, ...] = ()
+) -> tuple[pl.DataFrame, list[str]]:
+    """One row per domain (slug, name, tools, vertical) and the tools left without a domain.
+
+    Slugs are the readable name, suffixed `-2`, `-3` on collision in the order of each domain's first tool
+    name, so the same tools give the same slug on every re-synthesis.
+    """
+    by_name = {s.name: s for s in specs}
+    comms, dropped = communities(list(by_name), edges, cfg)
+    labelled = sorted(
+        ((domain_label([by_name[t] for t in c]), sorted(c)) for c in comms), key=lambda x: (x[0], x[1][0])
+    )
+    rows, used = [], Counter()
+    for label, tools in labelled:
+        used[label] += 1
+        slug = label.replace("_", "-") + (f"-{used[label]}" if used[label] > 1 else "")
+        rows.append(
+            {
+                "slug": slug,
+                "name": label,
+                "tools": tools,
+                "n_tools": len(tools),
+                "vertical": label in vertical,
+            }
+        )
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "slug": pl.String,
+            "name": pl.String,
+            "tools": pl.List(pl.String),
+            "n_tools": pl.Int64,
+            "vertical": pl.Boolean,
+        },
+    )
+    return frame, dropped

@@ -1,0 +1,162 @@
+"""The typed operation language tool programs are written in, and the environment document.
+
+Tool programs are data, not code: a list of steps (select / insert / update / delete / check / return)
+whose values are small expressions (an argument, a constant, a field of an earlier step, a fresh key, a
+computed number). Pydantic validates every program against this grammar and against the environment's
+tables before use, so a program an LLM proposes is checked exactly like one our rules derived, and
+nothing anyone writes is ever executed as Python or as raw SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Arg(_Strict):
+    """The value of a tool argument."""
+
+    arg: str
+
+
+class Const(_Strict):
+    const: str | int | float | bool | None
+
+
+class Ref(_Strict):
+    """A field of a row bound by an earlier step: `"order.status"`."""
+
+    ref: str
+
+
+class NewKey(_Strict):
+    """The next key of a table (prefix + next number), deterministic given the state."""
+
+    new_key: str
+
+
+class Compute(_Strict):
+    """Arithmetic over other expressions, for computed fields such as totals."""
+
+    compute: Literal["add", "sub", "mul"]
+    args: list[Expr]
+
+
+Expr = Arg | Const | Ref | NewKey | Compute
+Compute.model_rebuild()
+
+Comparison = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le"]
+
+
+class Select(_Strict):
+    op: Literal["select"] = "select"
+    table: str
+    where: dict[str, Expr] = Field(default_factory=dict)
+    bind: str
+    many: bool = False
+    require: Literal["exists", "absent"] | None = None
+    error: str = "not found"
+
+
+class Insert(_Strict):
+    op: Literal["insert"] = "insert"
+    table: str
+    values: dict[str, Expr]
+    bind: str | None = None
+
+
+class Update(_Strict):
+    op: Literal["update"] = "update"
+    table: str
+    where: dict[str, Expr]
+    set: dict[str, Expr]
+
+
+class Delete(_Strict):
+    op: Literal["delete"] = "delete"
+    table: str
+    where: dict[str, Expr]
+
+
+class Check(_Strict):
+    """A precondition; when it does not hold the call fails with `error` and changes nothing."""
+
+    op: Literal["check"] = "check"
+    left: Expr
+    cmp: Comparison
+    right: Expr | list[str | int | float | bool]
+    error: str
+
+
+class Return(_Strict):
+    """The call's result: fields of a bound row (or of each row of a bound list), plus extra values."""
+
+    op: Literal["return"] = "return"
+    bind: str | None = None
+    fields: list[str] = Field(default_factory=list)
+    extra: dict[str, Expr] = Field(default_factory=dict)
+
+
+Step = Annotated[Select | Insert | Update | Delete | Check | Return, Field(discriminator="op")]
+
+
+class ToolProgram(_Strict):
+    tool: str
+    kind: Literal["read", "write"]
+    action: Literal["get", "list", "insert", "update", "delete"]
+    entity: str
+    steps: list[Step]
+
+
+class Column(_Strict):
+    name: str
+    type: Literal["string", "integer", "number", "boolean"]
+    description: str = ""
+    enum: list[str] | None = None
+    references: str | None = None
+
+
+class Table(_Strict):
+    name: str
+    key: str
+    key_prefix: str
+    columns: list[Column]
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class EnvironmentDoc(_Strict):
+    """A domain environment: tables, tools (as offered to agents, with returns), programs, seed recipe."""
+
+    domain: str
+    name: str
+    policy: str
+    tables: list[Table]
+    tools: list[dict[str, Any]]
+    programs: list[ToolProgram]
+    seed: int
+    rows_per_table: int
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"environment {self.domain}: no table {name!r}")
+
+    def program(self, tool: str) -> ToolProgram | None:
+        return next((p for p in self.programs if p.tool == tool), None)
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        return [
+            {"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters")}}
+            for t in self.tools
+        ]
+
+    def tool_schema(self, tool: str) -> dict[str, Any] | None:
+        return next((t for t in self.tools if t["name"] == tool), None)

@@ -1,0 +1,71 @@
+"""Surviving trajectories to chat-format SFT rows `{"messages", "tools"}`, de-duplicated and split.
+
+Rows are stored in Parquet with `messages` and `tools` as JSON text (tool schemas differ from row to row,
+which Arrow structs cannot hold); `load_rows` gives back the plain dicts TRL expects. The validation split
+is by task, so two rollouts of the same task never sit on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from envgen.simulate.rollout import Trajectory
+
+_KEEP_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+
+
+def clean_message(m: dict[str, Any]) -> dict[str, Any]:
+    """Only the chat-format keys (drops parser diagnostics and other bookkeeping)."""
+    return {k: m[k] for k in _KEEP_KEYS if k in m and m[k] is not None}
+
+
+def to_row(t: Trajectory, recovered: bool) -> dict[str, Any]:
+    messages = [clean_message(m) for m in t.messages]
+    body = json.dumps(messages, sort_keys=True)
+    return {
+        "example_id": hashlib.sha1(body.encode()).hexdigest()[:16],
+        "task_id": t.task_id,
+        "domain": t.domain,
+        "recovered": recovered,
+        "messages": body,
+        "tools": json.dumps(t.tools, sort_keys=True),
+    }
+
+
+SFT_SCHEMA = {
+    "example_id": pl.String,
+    "task_id": pl.String,
+    "domain": pl.String,
+    "recovered": pl.Boolean,
+    "messages": pl.String,
+    "tools": pl.String,
+    "split": pl.String,
+}
+
+
+def build_sft_frame(rows: list[dict[str, Any]], validation_fraction: float, seed: int) -> pl.DataFrame:
+    """De-duplicate identical conversations and assign a task-level train/validation split."""
+    unique = list({r["example_id"]: r for r in rows}.values())
+    tasks = sorted({r["task_id"] for r in unique})
+    random.Random(seed).shuffle(tasks)
+    n_val = max(1, round(len(tasks) * validation_fraction)) if len(tasks) > 1 else 0
+    val = set(tasks[:n_val])
+    out = [{**r, "split": "validation" if r["task_id"] in val else "train"} for r in unique]
+    return pl.DataFrame(out, schema=SFT_SCHEMA).sort("example_id")
+
+
+def load_rows(path: Path, split: str | None = None) -> list[dict[str, Any]]:
+    """SFT rows as `{"messages": [...], "tools": [...]}` dicts, optionally one split only."""
+    frame = pl.read_parquet(path)
+    if split:
+        frame = frame.filter(pl.col("split") == split)
+    return [
+        {"messages": json.loads(m), "tools": json.loads(t)}
+        for m, t in frame.select("messages", "tools").iter_rows()
+    ]

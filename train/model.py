@@ -1,0 +1,147 @@
+"""Base models for SFT: a tiny from-scratch Qwen3 (offline, CPU-friendly) or a real Hugging Face checkpoint.
+
+Both functions write a plain Hugging Face folder (model + tokenizer with a chat template carrying
+``{% generation %}`` markers), which is the only thing :func:`train.sft.train_phase` and
+:class:`envgen.simulate.hf_backend.HFChatBackend` consume. That keeps the pipeline identical whether it runs
+on the tiny model in CI or on a real model on a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
+from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+from train.tokenizer import train_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TinyModelConfig:
+    """Shape of the from-scratch model: ~1M parameters, so two SFT phases fit in minutes on 2 CPU cores."""
+
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 384
+    max_position_embeddings: int = 2048
+    vocab_size: int = 4096
+
+
+def build_tiny_base(
+    texts: Iterable[str], out_dir: Path, cfg: TinyModelConfig = TinyModelConfig(), seed: int = 0
+) -> dict[str, Any]:
+    """Train a tokenizer on ``texts``, initialise a seeded random Qwen3 and save both to ``out_dir``.
+
+    The embedding size is the tokenizer's actual length (the BPE may stop below ``cfg.vocab_size`` on a small
+    corpus). Embeddings are tied to keep the parameter count, and so CPU time, low. Returns JSON-able facts.
+    """
+    out_dir = Path(out_dir)
+    tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)
+    tokenizer.model_max_length = cfg.max_position_embeddings
+    model_config = _qwen3_config(cfg, tokenizer)
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(model_config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False
+    )
+    _save(model, tokenizer, out_dir)
+    facts = _facts(model, tokenizer)
+    facts.update({"tiny_config": asdict(cfg), "seed": seed, "out_dir": str(out_dir)})
+    logger.info("tiny base: %d parameters, vocab %d -> %s", facts["parameters"], facts["vocab_size"], out_dir)
+    return facts
+
+
+def _qwen3_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase) -> Qwen3Config:
+    """Map the tiny shape onto a Qwen3 config wired to the tokenizer's eos/pad ids."""
+    return Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        head_dim=cfg.hidden_size // cfg.num_attention_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+
+
+def load_hf_base(model_id_or_path: str, out_dir: Path) -> dict[str, Any]:
+    """Copy a real Hugging Face causal LM into ``out_dir`` with a template that supports assistant-only loss.
+
+    Heuristic for the template: if it already has ``{% generation %}`` markers it is kept; otherwise TRL's
+    :func:`get_training_chat_template` is asked for its hand-written training variant, which exists only for
+    templates that match a known family *exactly* (Qwen2.5/3, Llama 3, Gemma, Phi, DeepSeek, ...). Anything
+    else raises ``ValueError`` naming the model: guessing where an unknown template's assistant turn starts
+    would silently train on the wrong tokens. Downloads happen only if ``model_id_or_path`` is a Hub id.
+    """
+    out_dir = Path(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_id_or_path)
+    patched = _ensure_generation_markers(tokenizer, model_id_or_path)
+    model = AutoModelForCausalLM.from_pretrained(model_id_or_path, dtype="auto")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    _save(model, tokenizer, out_dir)
+    facts = _facts(model, tokenizer)
+    facts.update({"source": model_id_or_path, "chat_template_patched": patched, "out_dir": str(out_dir)})
+    return facts
+
+
+def _ensure_generation_markers(tokenizer: PreTrainedTokenizerBase, model_name: str) -> bool:
+    """Give ``tokenizer`` a template with generation markers; return whether it had to be replaced."""
+    template = tokenizer.chat_template
+    if not template:
+        raise ValueError(
+            f"{model_name}: the tokenizer has no chat template, so assistant turns cannot be masked"
+        )
+    if has_generation_markers(template):
+        return False
+    try:
+        training_template = get_training_chat_template(tokenizer)
+    except ValueError as exc:
+        raise ValueError(
+            f"{model_name}: its chat template has no {{% generation %}} markers and TRL knows no training "
+            "variant for it; add the markers around the assistant turn (content, tool calls and end-of-turn "
+            "token) by hand"
+        ) from exc
+    if training_template is None:
+        return False
+    tokenizer.chat_template = training_template
+    return True
+
+
+def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+    """Write the model and tokenizer side by side, as ``from_pretrained`` expects."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _facts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
+    """Facts worth recording as asset metadata."""
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "model_type": model.config.model_type,
+        "model_config": model.config.to_diff_dict(),
+    }
