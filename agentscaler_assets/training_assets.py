@@ -3,7 +3,10 @@
 import base64
 import hashlib
 import json
+import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -92,6 +95,23 @@ def _fresh_out_dir(out: Path, inputs: list[Path], cfg: PhaseConfig) -> None:
     stamp.write_text(h.hexdigest())
 
 
+@contextmanager
+def forward_logs(logger_name: str, context: AssetExecutionContext) -> Iterator[None]:
+    """Show a library's log lines (training progress) in the Dagster run log while the block runs."""
+
+    class ToDagster(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            context.log.info(self.format(record))
+
+    handler, logger = ToDagster(), logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _png_markdown(path: Path) -> str:
     return f"![loss curve](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
 
@@ -110,7 +130,8 @@ def _train(
     _fresh_out_dir(out, [init, sft_path], cfg)
     train_rows, val_rows = load_rows(sft_path, "train"), load_rows(sft_path, "validation")
     context.log.info(f"phase {phase}: {len(train_rows)} train / {len(val_rows)} validation rows from {data}")
-    result: PhaseResult = train_phase(init, train_rows, val_rows, out, cfg)
+    with forward_logs("train", context):
+        result: PhaseResult = train_phase(init, train_rows, val_rows, out, cfg)
     plot = loss_curve_png(
         {
             f"phase{phase}/train": result.train_loss_history,

@@ -115,18 +115,27 @@ def probe_tool(
 
 
 def build_environment(
-    domain: str, name: str, specs: list[ToolSpec], seed: int = 0, rows_per_table: int = 12
+    domain: str,
+    name: str,
+    specs: list[ToolSpec],
+    seed: int = 0,
+    rows_per_table: int = 12,
+    probe_attempts: int = 5,
 ) -> tuple[EnvironmentDoc, sqlite3.Connection, BuildReport]:
     """The environment document, its seeded snapshot, and what was kept or refused and why."""
     report = BuildReport()
-    draft = _draft(domain, name, specs, seed, rows_per_table, report)
+    draft = _draft(domain, name, sorted(specs, key=lambda s: s.name), seed, rows_per_table, report)
     snapshot = seeded_snapshot(draft)
     working = []
     for i, tool in enumerate(t["name"] for t in draft.tools):
-        reason, call = probe_tool(draft, snapshot, tool, seed + i)
-        if reason is None:
-            working.append(tool)
-            report.probes[tool] = call
+        # A probe can be unlucky (say, a sampled new value equal to the old one), so a tool is refused only
+        # when several differently seeded probes all fail; the last reason is reported.
+        for attempt in range(probe_attempts):
+            reason, call = probe_tool(draft, snapshot, tool, seed + 1000 * attempt + i)
+            if reason is None:
+                working.append(tool)
+                report.probes[tool] = call
+                break
         else:
             report.refused[tool] = reason
     report.kept = working

@@ -27,14 +27,14 @@ def clean_message(m: dict[str, Any]) -> dict[str, Any]:
 
 def to_row(t: Trajectory, recovered: bool) -> dict[str, Any]:
     messages = [clean_message(m) for m in t.messages]
-    body = json.dumps(messages, sort_keys=True)
+    canonical = json.dumps(messages, sort_keys=True)
     return {
-        "example_id": hashlib.sha1(body.encode()).hexdigest()[:16],
+        "example_id": hashlib.sha1(canonical.encode()).hexdigest()[:16],
         "task_id": t.task_id,
         "domain": t.domain,
         "recovered": recovered,
-        "messages": body,
-        "tools": json.dumps(t.tools, sort_keys=True),
+        "messages": json.dumps(messages),
+        "tools": json.dumps(t.tools),
     }
 
 

@@ -101,10 +101,19 @@ def score_agent(
 
 
 def score_models(
-    suite: dict[str, DomainTasks], agents: dict[str, ChatBackend], journal_dir: Path, concurrency: int = 4
+    suite: dict[str, DomainTasks],
+    agents: dict[str, ChatBackend],
+    journal_dir: Path,
+    concurrency: int = 4,
+    max_agent_turns: int = 12,
 ) -> list[Score]:
     """Each named agent plus the do-nothing floor, on the same tasks."""
-    scores = [score_agent(suite, lambda t, r: DoNothingAgent(), journal_dir, "floor", concurrency)]
+    floor = score_agent(
+        suite, lambda t, r: DoNothingAgent(), journal_dir, "floor", concurrency, max_agent_turns
+    )
+    scores = [floor]
     for label, agent in agents.items():
-        scores.append(score_agent(suite, lambda t, r, a=agent: a, journal_dir, label, concurrency))
+        scores.append(
+            score_agent(suite, lambda t, r, a=agent: a, journal_dir, label, concurrency, max_agent_turns)
+        )
     return scores

@@ -18,6 +18,10 @@ def test_bundled_catalog_is_large_and_covers_the_vertical_domains(bundled_specs)
 def test_parquet_round_trip_keeps_schemas(bundled_specs):
     back = frame_to_specs(specs_to_frame(bundled_specs))
     assert back == bundled_specs
+    # order matters: the first `*_id` a tool returns names the entity's key
+    assert [list(b.returned_object["properties"]) for b in back] == [
+        list(s.returned_object["properties"]) for s in bundled_specs
+    ]
 
 
 def test_openai_tool_list_and_plain_functions_are_accepted():

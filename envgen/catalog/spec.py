@@ -70,8 +70,9 @@ class ToolSpec:
         return {
             "name": self.name,
             "description": self.description,
-            "parameters": json.dumps(self.parameters, sort_keys=True),
-            "returns": json.dumps(self.returns, sort_keys=True),
+            # Property order is meaningful (a returned object's first `*_id` is its key): never sort keys.
+            "parameters": json.dumps(self.parameters),
+            "returns": json.dumps(self.returns),
             "source_format": self.source_format,
             "source_origin": self.source_origin,
             "tags": list(self.tags),

@@ -126,8 +126,8 @@ async def run_episode(
 
 def trajectory_row(t: Trajectory) -> dict[str, Any]:
     row = asdict(t)
-    row["messages"] = json.dumps(t.messages, sort_keys=True)
-    row["tools"] = json.dumps(t.tools, sort_keys=True)
+    row["messages"] = json.dumps(t.messages)
+    row["tools"] = json.dumps(t.tools)
     return row
 
 
@@ -139,10 +139,15 @@ def trajectory_from_row(row: dict[str, Any]) -> Trajectory:
 
 
 def read_journal(path: Path) -> dict[tuple[str, int], Trajectory]:
-    """Finished trajectories recorded so far; a torn last line (killed mid-write) is ignored."""
+    """Finished trajectories recorded so far. A torn last line (a run killed mid-write) is cut off, so the
+    next append starts on a line of its own."""
     done: dict[tuple[str, int], Trajectory] = {}
     if not path.exists():
         return done
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
     for line in path.read_text().splitlines():
         try:
             t = trajectory_from_row(json.loads(line))

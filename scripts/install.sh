@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the project with its test extras. Idempotent: a second run only checks.
+# torch is installed first, pinned (override with TORCH_SPEC), so that the project's `torch>=2.4` is already
+# satisfied and pip does not fetch a multi-GB CUDA build on a CPU-only machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+.venv/bin/python -m pip install -q -e ".[dev]"

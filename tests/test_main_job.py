@@ -1,0 +1,131 @@
+"""End to end: the main job on the smallest settings materialises every asset (every domain partition
+included) in a persistent Dagster instance; the phase-2 checkpoint loads and renders tool calls; and the
+documented CLI re-runs `phase2_model` alone afterwards."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from agentscaler_assets.definitions import ALL_ASSETS
+from agentscaler_assets.main_job import run_main_job
+from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_RUN = {
+    "ops": {
+        "domain_tasks": {"config": {"n_chains": 8, "max_length": 3}},
+        "trajectories": {"config": {"rollouts_per_task": 1}},
+        "benchmark_scores": {
+            "config": {
+                "models": ["phase1", "phase2"],
+                "max_tasks_per_domain": 2,
+                "general_tasks_per_domain": 0,
+                "max_new_tokens": 24,
+                "max_agent_turns": 4,
+            }
+        },
+    }
+}
+TINY_MODEL = TrainingSettings(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    intermediate_size=64,
+    phase1_epochs=1.0,
+    phase2_epochs=1.0,
+)
+
+
+@pytest.fixture(scope="module")
+def finished_job(tmp_path_factory):
+    instance_dir = tmp_path_factory.mktemp("dagster_home")
+    home = tmp_path_factory.mktemp("agentscaler_home")
+    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    with DagsterInstance.from_ref(DagsterInstance.local_temp(str(instance_dir)).get_ref()) as instance:
+        report = run_main_job(instance, TINY_RUN, resources)
+        yield instance, instance_dir, home, report
+
+
+def test_every_asset_and_partition_is_materialised(finished_job):
+    instance, _, _, report = finished_job
+    assert report.ok, report.runs
+    domains = instance.get_dynamic_partitions("domain")
+    assert len(domains) >= 6
+    for asset in ALL_ASSETS:
+        key = asset.key
+        if asset.partitions_def is None:
+            assert instance.get_latest_materialization_event(key) is not None, key
+        else:
+            wanted = set(asset.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+            assert wanted and wanted <= instance.get_materialized_partitions(key), key
+    funnel = instance.get_latest_materialization_event(AssetKey("benchmark_scores")).asset_materialization
+    assert "floor" in funnel.metadata["scores"].value and "phase2" in funnel.metadata["scores"].value
+
+
+def test_phase2_checkpoint_loads_and_renders_tool_calls(finished_job):
+    _, _, home, _ = finished_job
+    path = home / "models" / "phase2"
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert model.config.model_type == "qwen3"
+    tok = AutoTokenizer.from_pretrained(path)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_order",
+                "description": "Look up an order.",
+                "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+            },
+        }
+    ]
+    messages = [
+        {"role": "user", "content": "Where is order ORD-1001?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_order", "arguments": json.dumps({"order_id": "ORD-1001"})},
+                }
+            ],
+        },
+    ]
+    text = tok.apply_chat_template(messages, tools=tools, tokenize=False)
+    assert "<tool_call>" in text and '"get_order"' in text and "ORD-1001" in text
+
+
+def test_cli_rematerialises_phase2_alone(finished_job):
+    instance, instance_dir, home, _ = finished_job
+    before = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
+    env = {**os.environ, "DAGSTER_HOME": str(instance_dir), "AGENTSCALER_HOME": str(home)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "agentscaler_assets",
+            "--select",
+            "phase2_model",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
+    assert after == before + 1
