@@ -1,17 +1,21 @@
 """Group `environments`: per-domain databases with tool programs, and verifiable tasks in them."""
 
+import asyncio
 import json
+from collections import Counter
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.partitions import domain_partitions
-from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
 from envgen.catalog.spec import frame_to_specs
 from envgen.environment import build_environment, load_environment, save_environment
-from envgen.tasks import TaskConfig, replay, sample_tasks, tasks_to_frame
+from envgen.intent_llm import rewrite_intent
+from envgen.simulate.backends import ChatBackend
+from envgen.tasks import Task, TaskConfig, replay, sample_tasks, tasks_to_frame
 
 
 def domain_record(storage: StorageRoot, slug: str) -> dict:
@@ -79,16 +83,23 @@ def domain_environment(
 class TasksConfig(Config):
     n_chains: int = 40
     min_length: int = 1
-    max_length: int = 4
+    max_length: int = 8
     heldout_fraction: float = 0.25
     seed: int = 0
 
 
+async def _reword_intents(tasks: list[Task], backend: ChatBackend, tools: set[str]) -> Counter:
+    """Reword every intent through the synthesis model; returns why rewrites were refused."""
+    results = await asyncio.gather(*(rewrite_intent(t, backend, tools) for t in tasks))
+    return Counter(reason for _, reason in results if reason)
+
+
 @asset(group_name="environments", partitions_def=domain_partitions, deps=[domain_environment])
 def domain_tasks(
-    context: AssetExecutionContext, config: TasksConfig, storage: StorageRoot
+    context: AssetExecutionContext, config: TasksConfig, storage: StorageRoot, llm: LanguageModels
 ) -> MaterializeResult:
-    """Random-walk tool chains executed for gold calls and gold final-state hash, with a held-out share."""
+    """Random-walk tool chains executed for gold calls and gold final-state hash, with a stratified
+    held-out share; intents are templated, or reworded by the synthesis model when one is configured."""
     slug = context.partition_key
     folder = storage.domain_dir(slug)
     env, snapshot = load_environment(folder)
@@ -105,10 +116,27 @@ def domain_tasks(
     bad = [t.task_id for t in batch.tasks if replay(env, snapshot, t.gold_calls) != t.gold_hash]
     if bad:
         raise RuntimeError(f"domain {slug}: gold replay does not reproduce the hash for tasks {bad}")
+    helper = llm.synthesis_backend()
+    refused = Counter()
+    if helper is not None:
+        refused = asyncio.run(_reword_intents(batch.tasks, helper, {t["name"] for t in env.tools}))
+        for reason, n in refused.items():
+            context.log.warning(f"{slug}: kept the template for {n} intents: {reason}")
     frame = tasks_to_frame(batch.tasks)
     write_parquet(frame, folder / "tasks.parquet")
     lengths = frame.group_by("length").len().sort("length")
-    example = batch.tasks[0] if batch.tasks else None
+    strata = (
+        frame.with_columns(
+            mix=pl.when(pl.col("writes") > 0).then(pl.lit("writes")).otherwise(pl.lit("reads"))
+        )
+        .group_by("length", "mix", "split")
+        .len()
+        .sort("length", "mix", "split")
+    )
+    examples = [
+        {"intent": t.intent, "gold_calls": t.gold_calls, "state_changed": t.gold_hash != t.initial_hash}
+        for t in batch.tasks[:5]
+    ]
     return MaterializeResult(
         metadata={
             "tasks": len(batch.tasks),
@@ -119,9 +147,10 @@ def domain_tasks(
             if batch.rejected
             else "none",
             "length_histogram": MetadataValue.md(markdown_table(lengths)),
-            "example_task": MetadataValue.json({"intent": example.intent, "gold_calls": example.gold_calls})
-            if example
-            else "none",
+            "strata": MetadataValue.md(markdown_table(strata)),
+            "intents": "templated" if helper is None else f"reworded by {helper.name}",
+            "intent_rewrites_refused": sum(refused.values()),
+            "example_tasks": MetadataValue.json(examples),
             "gold_replay": MetadataValue.text(json.dumps({"checked": len(batch.tasks), "mismatches": 0})),
         }
     )

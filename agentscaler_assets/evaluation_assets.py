@@ -31,7 +31,7 @@ class BenchmarkConfig(Config):
     general_tasks_per_domain: int = 2
     max_tasks_per_domain: int = 12
     max_new_tokens: int = 96
-    max_agent_turns: int = 8
+    max_agent_turns: int = 20
     seed: int = 0
 
 

@@ -37,10 +37,14 @@ class MainJobReport:
         return all(r[2] for r in self.runs)
 
 
+QUIET_CONSOLE = {"console": {"config": {"log_level": "INFO"}}}
+
+
 def _ops_config(run_config: dict[str, Any], selection: list[str]) -> dict[str, Any]:
-    """The part of a whole-job run config that concerns the selected assets (Dagster rejects the rest)."""
+    """The part of a whole-job run config that concerns the selected assets (Dagster rejects the rest),
+    with the console logger at INFO unless the config sets loggers itself."""
     ops = {k: v for k, v in run_config.get("ops", {}).items() if k in selection}
-    return {"ops": ops} if ops else {}
+    return {"loggers": run_config.get("loggers", QUIET_CONSOLE), **({"ops": ops} if ops else {})}
 
 
 def run_main_job(

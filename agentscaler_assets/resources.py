@@ -60,6 +60,7 @@ class LanguageModels(ConfigurableResource):
 
     teacher: str = "scripted"
     user: str = "scripted"
+    synthesis: str = "template"  # task intents: `template` only, or reworded by the `openai` endpoint
     base_url: str = ""
     model: str = ""
     api_key_env: str = "OPENAI_API_KEY"
@@ -109,6 +110,14 @@ class LanguageModels(ConfigurableResource):
             return LLMUser(task, self.endpoint(), temperature=self.temperature)
         raise ValueError(f"unknown user kind {self.user!r} (scripted | openai)")
 
+    def synthesis_backend(self) -> ChatBackend | None:
+        """The synthesis helper, or None when intents stay templated."""
+        if self.synthesis == "template":
+            return None
+        if self.synthesis == "openai":
+            return self.endpoint()
+        raise ValueError(f"unknown synthesis kind {self.synthesis!r} (template | openai)")
+
     def describe(self) -> dict[str, Any]:
         """What the metadata may show: kinds and model, never the key."""
         return {
@@ -132,7 +141,7 @@ class TrainingSettings(ConfigurableResource):
     num_key_value_heads: int = 2
     intermediate_size: int = 384
     vocab_size: int = 4096
-    max_length: int = 3072  # a conversation plus a domain's ~13 tool schemas is ~2-2.6k tokens
+    max_length: int = 4096  # a domain's ~13 tool schemas alone are ~1.8k tokens; chains run to 8 calls
     # One conversation per micro-batch: without padding, CPU attention takes its fast causal path (about
     # twice the tokens/s of padded batches of 8). A small effective batch (2) gives the from-scratch model
     # four times more optimizer steps for the same tokens than a batch of 8.
@@ -156,6 +165,7 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
         llm = LanguageModels(
             teacher="openai",
             user="openai",
+            synthesis="openai",
             base_url=EnvVar("AGENTSCALER_LLM_BASE_URL"),
             model=EnvVar("AGENTSCALER_LLM_MODEL"),
         )

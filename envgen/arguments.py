@@ -102,14 +102,16 @@ def sample_call(
             if not (picks or ref_rows):
                 return None
             args[name] = rng.choice(picks or [r[name] for r in ref_rows])
-        elif col is not None:
-            value = fake_value(col, fake, rng)
-            if anchor is not None and col.enum and len(col.enum) > 1:
-                value = rng.choice([v for v in col.enum if v != anchor.get(name)])
-            args[name] = value
         else:
-            loose = Column(name=name, type=pschema.get("type", "string"), enum=pschema.get("enum"))
-            args[name] = fake_value(loose, fake, rng)
+            # The tool's own enum wins over the column's (a column's enum is the union over its tools);
+            # a changed row gets a value other than its current one.
+            enum = pschema.get("enum") or (col.enum if col is not None else None)
+            if enum:
+                fresh = [v for v in enum if anchor is None or v != anchor.get(name)]
+                args[name] = rng.choice(fresh or enum)
+            else:
+                column = col or Column(name=name, type=pschema.get("type", "string"))
+                args[name] = fake_value(column, fake, rng)
         if pschema.get("type") == "integer" and isinstance(args[name], float):
             args[name] = int(args[name])
     return SampledCall(tool, args, derived)

@@ -33,8 +33,8 @@ class BuildReport:
 
 def policy_text(name: str) -> str:
     return (
-        f"You are the customer-service agent of a {name.replace('_', ' ')} service. Use the tools to look up "
-        "and change records on the user's behalf. Act only on what the user asks for, use exactly the ids "
+        f"You are the customer-service agent of the {name.replace('_', ' ')} service. Use the tools to look "
+        "up and change records on the user's behalf. Act only on what the user asks for, use exactly the ids "
         "and values the user gives or that the tools return, and never make a change the user did not "
         "request. When a request is done, tell the user briefly and ask whether there is anything else."
     )

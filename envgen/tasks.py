@@ -29,7 +29,7 @@ from envgen.runtime import Episode
 class TaskConfig:
     n_chains: int = 40
     min_length: int = 1
-    max_length: int = 4
+    max_length: int = 8
     heldout_fraction: float = 0.25
     seed: int = 0
 
@@ -70,25 +70,30 @@ class TaskBatch:
     attempted: int = 0
 
 
-def walk(tools: list[str], edges: list[tuple[str, str, str]], length: int, rng: random.Random) -> list[str]:
-    """A random walk of `length` tools: follow `feeds`, else `similar`, else jump; no tool twice in a row."""
-    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for src, dst, kind in edges:
-        if src in tools and dst in tools:
-            out[src][kind].append(dst)
-            if kind == "similar":
-                out[dst][kind].append(src)
-    chain = [rng.choice(tools)]
-    while len(chain) < length:
-        here = chain[-1]
+class DomainGraph:
+    """The domain's directed tool graph: where a chain may go next from a tool."""
+
+    def __init__(self, tools: list[str], edges: list[tuple[str, str, str]]):
+        self.tools = sorted(tools)
+        known = set(self.tools)
+        self.out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for src, dst, kind in edges:
+            if src in known and dst in known and src != dst:
+                self.out[src][kind].add(dst)
+                if kind == "similar":
+                    self.out[dst][kind].add(src)
+
+    def candidates(self, here: str | None, rng: random.Random) -> list[str]:
+        """Next tools in order of preference: `feeds` successors, then `similar` ones, then any other
+        tool (each group shuffled), so a step whose first choice cannot run falls back along the graph."""
+        if here is None:
+            return rng.sample(self.tools, len(self.tools))
+        order: list[str] = []
         for kind in ("feeds", "similar"):
-            nxt = [t for t in out[here][kind] if t != here]
-            if nxt:
-                chain.append(rng.choice(sorted(nxt)))
-                break
-        else:
-            chain.append(rng.choice([t for t in tools if t != here] or tools))
-    return chain
+            group = sorted(self.out[here][kind] - set(order))
+            order += rng.sample(group, len(group))
+        rest = [t for t in self.tools if t != here and t not in order]
+        return order + rng.sample(rest, len(rest))
 
 
 _OPENERS = ["Hi!", "Hello, I need some help.", "Hi there.", "Good morning!", "Hey, could you help me out?"]
@@ -102,14 +107,11 @@ def _phrase(description: str) -> str:
 
 
 def _value_text(name: str, value: Any) -> str:
+    """`order id ORD-1003`, `reason 'moving abroad'`, `quantity 2`: ids bare, other text quoted."""
     label = name.replace("_", " ")
-    return (
-        f"{label} {value}"
-        if name.endswith("_id")
-        else f"{label} '{value}'"
-        if isinstance(value, str)
-        else f"{label} {json.dumps(value)}"
-    )
+    if name.endswith("_id"):
+        return f"{label} {value}"
+    return f"{label} '{value}'" if isinstance(value, str) else f"{label} {json.dumps(value)}"
 
 
 def write_intent(env: EnvironmentDoc, calls: list[SampledCall], rng: random.Random) -> list[str]:
@@ -123,7 +125,8 @@ def write_intent(env: EnvironmentDoc, calls: list[SampledCall], rng: random.Rand
         if i == 0:
             text = rng.choice(_OPENERS) + " " + text
         else:
-            text = rng.choice(_THENS) + text[0].lower() + text[1:]
+            keep_case = text.startswith(("I ", "I'"))
+            text = rng.choice(_THENS) + (text if keep_case else text[0].lower() + text[1:])
         parts.append(text)
     return parts
 
@@ -138,25 +141,37 @@ def sample_task(
     edges: list[tuple[str, str, str]],
     length: int,
     seed: int,
+    step_attempts: int = 3,
 ) -> tuple[Task | None, str | None]:
-    """One chain executed end to end: the task, or None and the reason it was rejected."""
+    """One chain executed end to end: the task, or None and the reason it was rejected.
+
+    Each step tries up to `step_attempts` next tools along the graph before the chain is given up.
+    """
     rng, fake = random.Random(seed), Faker()
     fake.seed_instance(seed)
-    tools = sorted(t["name"] for t in env.tools)
+    graph = DomainGraph([t["name"] for t in env.tools], edges)
     ep = Episode(env, snapshot)
     try:
         initial = ep.state_hash()
         ctx, calls, outputs = ChainContext(), [], []
-        for name in walk(tools, edges, length, rng):
-            call = sample_call(ep, name, ctx, rng, fake)
-            if call is None:
-                return None, f"no arguments in state: {name}"
-            res = ep.call(name, call.arguments)
-            if not res.ok:
-                return None, f"call failed: {res.output.get('type')}"
+        here: str | None = None
+        while len(calls) < length:
+            failures: list[str] = []
+            for name in graph.candidates(here, rng)[:step_attempts]:
+                call = sample_call(ep, name, ctx, rng, fake)
+                if call is None:
+                    failures.append(f"no arguments in state: {name}")
+                    continue
+                res = ep.call(name, call.arguments)  # a failed call is rolled back: the state is unchanged
+                if res.ok:
+                    break
+                failures.append(f"call failed: {res.output.get('type')}")
+            else:
+                return None, failures[-1] if failures else "no tool to continue the chain"
             ctx.absorb(res.output)
             calls.append(call)
             outputs.append(res.output)
+            here = name
         writes = sum(env.program(c.name).kind == "write" for c in calls)
         final = ep.state_hash()
         if writes and final == initial:
@@ -201,13 +216,28 @@ def sample_tasks(
         else:
             seen.add(task.task_id)
             batch.tasks.append(task)
-    order = sorted(batch.tasks, key=lambda t: t.task_id)
-    rng.shuffle(order)
-    n_held = round(len(order) * cfg.heldout_fraction)
-    held = {t.task_id for t in order[:n_held]}
-    for t in batch.tasks:
-        t.split = "heldout" if t.task_id in held else "train"
+    assign_heldout(batch.tasks, cfg.heldout_fraction, rng)
     return batch
+
+
+def stratum(task: Task) -> tuple[int, bool]:
+    """(chain length, whether it writes): the strata held-out tasks are drawn from evenly."""
+    return task.length, task.writes > 0
+
+
+def assign_heldout(tasks: list[Task], fraction: float, rng: random.Random) -> None:
+    """Systematic sampling over tasks ordered by stratum (shuffled within): every 1/fraction-th task is
+    held out, so each length and read/write mix is represented in the held-out share."""
+    if fraction <= 0:
+        for t in tasks:
+            t.split = "train"
+        return
+    keyed = {t.task_id: rng.random() for t in sorted(tasks, key=lambda t: t.task_id)}
+    order = sorted(tasks, key=lambda t: (stratum(t), keyed[t.task_id]))
+    step = max(1, round(1 / fraction))
+    offset = rng.randrange(step)
+    for i, t in enumerate(order):
+        t.split = "heldout" if i % step == offset else "train"
 
 
 def replay(env: EnvironmentDoc, snapshot: sqlite3.Connection | Path, calls: list[dict[str, Any]]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from envgen.filters import FunnelConfig, judge
 from envgen.programs import EnvironmentDoc
 from envgen.simulate.backends import ChatBackend, DoNothingAgent
-from envgen.simulate.rollout import run_rollouts
+from envgen.simulate.rollout import AgentFactory, run_rollouts
 from envgen.simulate.scripted import ScriptedUser
 from envgen.tasks import Task
 
@@ -54,11 +54,11 @@ class Score:
 
 def score_agent(
     suite: dict[str, DomainTasks],
-    agent_for: callable,
+    agent_for: AgentFactory,
     journal_dir: Path,
     label: str,
     concurrency: int = 4,
-    max_agent_turns: int = 12,
+    max_agent_turns: int = 24,
 ) -> Score:
     """Roll the agent out once per held-out task with the scripted user and judge each trajectory."""
     per_domain: dict[str, list[bool]] = defaultdict(list)
@@ -105,7 +105,7 @@ def score_models(
     agents: dict[str, ChatBackend],
     journal_dir: Path,
     concurrency: int = 4,
-    max_agent_turns: int = 12,
+    max_agent_turns: int = 24,
 ) -> list[Score]:
     """Each named agent plus the do-nothing floor, on the same tasks."""
     floor = score_agent(

@@ -22,17 +22,38 @@ def test_tasks_replay_to_their_gold_hash_in_every_domain(built_domains):
         assert held and train and not held & train
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), length=st.integers(1, 6))
-def test_any_sampled_chain_is_verifiable(airline, seed, length):
-    task, reason = sample_task(airline.env, airline.path, airline.edges, length, seed)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), seed=st.integers(0, 10_000), length=st.integers(1, 8))
+def test_any_sampled_chain_in_any_bundled_domain_is_verifiable(built_domains, data, seed, length):
+    slug = data.draw(st.sampled_from(sorted(built_domains)))
+    d = built_domains[slug]
+    task, reason = sample_task(d.env, d.path, d.edges, length, seed)
     if task is None:
         assert reason  # rejections always say why
         return
     assert task.length == length == len(task.gold_calls)
-    assert replay(airline.env, airline.path, task.gold_calls) == task.gold_hash
+    assert replay(d.env, d.path, task.gold_calls) == task.gold_hash
     if task.writes:
         assert task.gold_hash != task.initial_hash
+    else:
+        assert task.gold_hash == task.initial_hash
+
+
+def test_at_least_95_percent_of_chains_become_tasks(built_domains):
+    attempted = valid = 0
+    for d in built_domains.values():
+        batch = sample_tasks(d.env, d.path, d.edges, TaskConfig(n_chains=40))
+        attempted += batch.attempted
+        valid += len(batch.tasks) + batch.rejected["duplicate"]
+    assert valid / attempted >= 0.95
+
+
+def test_heldout_share_is_stratified_by_length_and_mix(airline):
+    batch = sample_tasks(airline.env, airline.path, airline.edges, TaskConfig(n_chains=80))
+    held = [t for t in batch.tasks if t.split == "heldout"]
+    assert abs(len(held) / len(batch.tasks) - 0.25) < 0.05
+    assert {t.writes > 0 for t in held} == {True, False}
+    assert len({t.length for t in held}) >= 4
 
 
 def test_intent_states_values_the_agent_cannot_look_up_and_never_names_tools(airline):
