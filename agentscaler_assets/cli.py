@@ -16,6 +16,9 @@ def _instance_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))).resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # runs offline: no telemetry, and no notice about a missing file
+        config.write_text("telemetry:\n  enabled: false\n")
     return home
 
 

@@ -6,7 +6,16 @@ import json
 from math import comb
 
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.environment_assets import domain_tasks
@@ -93,6 +102,8 @@ class FunnelSettings(Config):
     max_messages: int = 80
     max_repeats: int = 3
     match_reads: bool = False
+    min_yield: float = 0.2  # below: the teacher or the environment is broken (check warns)
+    max_yield: float = 1.0
 
 
 def pass_hat_k(results: dict[str, list[bool]], k: int) -> float:
@@ -101,7 +112,12 @@ def pass_hat_k(results: dict[str, list[bool]], k: int) -> float:
     return round(sum(vals) / len(vals), 4) if vals else 0.0
 
 
-@asset(group_name="experience", partitions_def=domain_partitions, deps=[trajectories])
+@asset(
+    group_name="experience",
+    partitions_def=domain_partitions,
+    deps=[trajectories],
+    check_specs=[AssetCheckSpec("funnel_yield_in_bounds", asset="filtered_trajectories")],
+)
 def filtered_trajectories(
     context: AssetExecutionContext, config: FunnelSettings, storage: StorageRoot
 ) -> MaterializeResult:
@@ -131,6 +147,7 @@ def filtered_trajectories(
     ]
     write_parquet(pl.DataFrame(rows), folder / "filtered.parquet")
     counts = funnel_counts(verdicts)
+    funnel_yield = round(counts["call_match"] / max(1, counts["trajectories"]), 3)
     per_task: dict[str, list[bool]] = {}
     for t, v in zip(trajs, verdicts, strict=True):
         per_task.setdefault(t.task_id, []).append(v.kept)
@@ -140,12 +157,24 @@ def filtered_trajectories(
         metadata={
             "kept": counts["call_match"],
             "funnel": MetadataValue.md(dict_table(counts, "stage", "surviving")),
-            "yield": round(counts["call_match"] / max(1, counts["trajectories"]), 3),
+            "yield": funnel_yield,
             "rejections": MetadataValue.md(dict_table(dict(rejection_reasons(verdicts)), "reason")),
             "teacher_pass^1": pass_hat_k(per_task, 1),
             f"teacher_pass^{k}": pass_hat_k(per_task, k),
             "kept_example": MetadataValue.json(kept_example) if kept_example else "none",
-        }
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="funnel_yield_in_bounds",
+                passed=config.min_yield <= funnel_yield <= config.max_yield,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "yield": funnel_yield,
+                    "bounds": f"[{config.min_yield}, {config.max_yield}]",
+                    **{f"stage/{k}": v for k, v in counts.items()},
+                },
+            )
+        ],
     )
 
 

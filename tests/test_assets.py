@@ -101,3 +101,23 @@ def test_definitions_validate():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_funnel_yield_check_passes_and_fails_by_its_bounds(instance, resources):
+    def check_result(min_yield: float):
+        run_config = {"ops": {"filtered_trajectories": {"config": {"min_yield": min_yield}}}}
+        result = materialize(
+            ALL_ASSETS,
+            selection=["filtered_trajectories"],
+            instance=instance,
+            resources=resources,
+            partition_key="airline",
+            run_config=run_config,
+        )
+        assert result.success  # a WARN check never fails the run
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    assert check_result(0.2).passed
+    failing = check_result(0.999)
+    assert not failing.passed and failing.metadata["yield"].value < 0.999
