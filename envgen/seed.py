@@ -95,6 +95,8 @@ def fake_value(col: Column, fake: Faker, rng: random.Random) -> Any:
     if col.type == "number":
         if _pick(col.name, ("rating", "stars")):
             return round(rng.uniform(1, 5), 1)
+        if _pick(col.name, ("weight", "_kg", "_gb", "hours")):
+            return round(rng.uniform(1, 40), 1)
         if _pick(col.name, _MONEY):
             return round(rng.uniform(5, 900), 2)
         return round(rng.uniform(1, 1000), 2)
