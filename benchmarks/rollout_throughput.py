@@ -22,9 +22,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from envgen.catalog.loaders import load_bundled
-from envgen.environment import build_environment, save_environment
-from envgen.graph import GraphConfig, assign_domains, build_graph
+from envgen.bundled import build_bundled_domain
 from envgen.simulate.backends import OpenAIChatBackend
 from envgen.simulate.rollout import run_rollouts
 from envgen.simulate.scripted import ScriptedUser
@@ -53,19 +51,9 @@ def _free_port() -> int:
 
 
 def _airline():
-    specs = load_bundled().specs
-    cfg = GraphConfig()
-    _, edges = build_graph(specs, cfg)
-    domains, _ = assign_domains(specs, edges, cfg)
-    row = domains.filter(domains["slug"] == "airline").row(0, named=True)
-    by_name = {s.name: s for s in specs}
-    env, snapshot, _ = build_environment("airline", "airline", [by_name[t] for t in row["tools"]])
     folder = Path(tempfile.mkdtemp())
-    _, db = save_environment(env, snapshot, folder)
-    tasks = sample_tasks(
-        env, db, [tuple(r) for r in edges.select("src", "dst", "kind").iter_rows()], TaskConfig(n_chains=40)
-    ).tasks
-    return env, db, tasks, folder
+    env, db, edges = build_bundled_domain("airline", folder)
+    return env, db, sample_tasks(env, db, edges, TaskConfig(n_chains=40)).tasks, folder
 
 
 def measure(url: str, env, db, tasks, episodes: int, concurrency: int, latency: float, folder: Path) -> None:

@@ -9,9 +9,7 @@ import time
 import zlib
 from pathlib import Path
 
-from envgen.catalog.loaders import load_bundled
-from envgen.environment import build_environment, save_environment
-from envgen.graph import GraphConfig, assign_domains, build_graph
+from envgen.bundled import build_bundled_domain
 from envgen.simulate.rollout import read_journal, run_rollouts
 from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
 from envgen.tasks import TaskConfig, sample_tasks
@@ -32,18 +30,8 @@ def teacher(task, r):
 
 
 def setup(folder: Path):
-    specs = load_bundled().specs
-    cfg = GraphConfig()
-    _, edges = build_graph(specs, cfg)
-    domains, _ = assign_domains(specs, edges, cfg)
-    row = domains.filter(domains["slug"] == "retail").row(0, named=True)
-    by_name = {s.name: s for s in specs}
-    env, snapshot, _ = build_environment("retail", "retail", [by_name[t] for t in row["tools"]])
-    _, db = save_environment(env, snapshot, folder)
-    tasks = sample_tasks(
-        env, db, [tuple(r) for r in edges.select("src", "dst", "kind").iter_rows()], TaskConfig(n_chains=30)
-    ).tasks
-    return env, db, tasks
+    env, db, edges = build_bundled_domain("retail", folder)
+    return env, db, sample_tasks(env, db, edges, TaskConfig(n_chains=30)).tasks
 
 
 def roll(folder: Path, journal: Path, agent_for=teacher):
