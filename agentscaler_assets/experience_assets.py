@@ -3,7 +3,6 @@
 import asyncio
 import hashlib
 import json
-from math import comb
 
 import polars as pl
 from dagster import (
@@ -27,6 +26,7 @@ from envgen.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
 from envgen.sft import build_sft_frame, to_row
 from envgen.simulate.rollout import run_rollouts, trajectory_from_row, trajectory_row
 from envgen.tasks import frame_to_tasks
+from evals.synthetic import pass_hat_k
 
 
 class TrajectoryConfig(Config):
@@ -104,12 +104,6 @@ class FunnelSettings(Config):
     match_reads: bool = False
     min_yield: float = 0.2  # below: the teacher or the environment is broken (check warns)
     max_yield: float = 1.0
-
-
-def pass_hat_k(results: dict[str, list[bool]], k: int) -> float:
-    """tau2's pass^k: per task comb(c, k) / comb(n, k), averaged over tasks with at least k trials."""
-    vals = [comb(sum(r), k) / comb(len(r), k) for r in results.values() if len(r) >= k]
-    return round(sum(vals) / len(vals), 4) if vals else 0.0
 
 
 @asset(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envgen.programs import EnvironmentDoc
+from envgen.runtime import content_is_error
 from envgen.simulate.backends import arguments_dict
 from envgen.simulate.rollout import Trajectory
 from envgen.tasks import Task
@@ -71,10 +72,11 @@ def validity_problem(t: Trajectory, cfg: FunnelConfig) -> str | None:
                 fn = c.get("function", {})
                 if fn.get("name") not in offered:
                     return f"message {i}: call to a tool not offered: {fn.get('name')!r}"
-                if arguments_dict(fn.get("arguments")) is None:
+                args = arguments_dict(fn.get("arguments"))
+                if args is None:
                     return f"message {i}: arguments are not a JSON object"
                 pending.add(c.get("id", ""))
-                sig = json.dumps([fn.get("name"), arguments_dict(fn.get("arguments"))], sort_keys=True)
+                sig = json.dumps([fn.get("name"), args], sort_keys=True)
                 last_calls.append(sig)
                 if len(last_calls) >= cfg.max_repeats and len(set(last_calls[-cfg.max_repeats :])) == 1:
                     return f"message {i}: the same call repeated {cfg.max_repeats} times"
@@ -95,12 +97,7 @@ def successful_calls(t: Trajectory) -> list[dict[str, Any]]:
     calls = []
     for m in t.messages:
         for c in m.get("tool_calls") or [] if m.get("role") == "assistant" else []:
-            content = results.get(c.get("id"), "")
-            try:
-                failed = isinstance(json.loads(content), dict) and "error" in json.loads(content)
-            except json.JSONDecodeError:
-                failed = True
-            if not failed:
+            if not content_is_error(results.get(c.get("id"), "")):
                 calls.append(
                     {"name": c["function"]["name"], "arguments": arguments_dict(c["function"]["arguments"])}
                 )

@@ -57,6 +57,16 @@ class CallResult:
         return json.dumps(self.output if self.ok else {"error": self.output}, sort_keys=True, default=str)
 
 
+def content_is_error(content: str) -> bool:
+    """Whether a tool message's content reports a failed call (as `CallResult.as_content` writes it);
+    content that is not JSON counts as failed."""
+    try:
+        parsed = json.loads(content)
+    except (TypeError, json.JSONDecodeError):
+        return True
+    return isinstance(parsed, dict) and "error" in parsed
+
+
 def quote(ident: str) -> str:
     if not _IDENT.match(ident):
         raise ValueError(f"unsafe SQL identifier {ident!r}")
@@ -279,14 +289,8 @@ class Episode:
     def __init__(self, env: EnvironmentDoc, snapshot: sqlite3.Connection | Path):
         self.env = env
         self.conn = copy_database(snapshot)
-        self.calls: list[tuple[str, dict[str, Any] | str, CallResult]] = []
 
     def call(self, name: str, arguments: dict[str, Any] | str) -> CallResult:
-        result = self._call(name, arguments)
-        self.calls.append((name, arguments, result))
-        return result
-
-    def _call(self, name: str, arguments: dict[str, Any] | str) -> CallResult:
         tool = self.env.tool_schema(name)
         program = self.env.program(name)
         if tool is None or program is None:
@@ -295,13 +299,11 @@ class Episode:
         try:
             args = validate_arguments(tool, arguments)
             output = Interpreter(self.env, self.conn, args).run(program)
-        except ToolError as exc:
+        except (ToolError, sqlite3.Error) as exc:
             self.conn.execute("ROLLBACK TO call")
             self.conn.execute("RELEASE call")
-            return CallResult(False, {"type": exc.kind, "message": exc.message})
-        except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK TO call")
-            self.conn.execute("RELEASE call")
+            if isinstance(exc, ToolError):
+                return CallResult(False, {"type": exc.kind, "message": exc.message})
             return CallResult(False, {"type": "database_error", "message": str(exc)})
         self.conn.execute("RELEASE call")
         return CallResult(True, output)

@@ -11,6 +11,7 @@ import asyncio
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from math import comb
 from pathlib import Path
 
 from envgen.filters import FunnelConfig, judge
@@ -30,6 +31,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pass_hat_k(results: dict[str, list[bool]], k: int) -> float:
+    """tau2's pass^k: per task comb(c, k) / comb(n, k), averaged over tasks with at least k trials."""
+    vals = [comb(sum(r), k) / comb(len(r), k) for r in results.values() if len(r) >= k]
+    return round(sum(vals) / len(vals), 4) if vals else 0.0
 
 
 @dataclass

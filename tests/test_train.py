@@ -300,8 +300,8 @@ def test_hf_backend_returns_well_formed_messages(phase1: PhaseResult, rows: list
         assert message["role"] == "assistant" and isinstance(message["content"], str)
         for call in message.get("tool_calls", []):
             assert isinstance(json.loads(call["function"]["arguments"]), dict)
-    assert backend.usage["calls"] == 2 and backend.usage["prompt_tokens"] > 0
-    assert backend.usage["completion_tokens"] <= 48 + 16
+    assert backend.usage.requests == 2 and backend.usage.prompt_tokens > 0
+    assert backend.usage.completion_tokens <= 48 + 16
 
 
 def test_loss_curve_png(phase1: PhaseResult, tmp_path: Path) -> None:

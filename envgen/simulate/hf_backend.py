@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from envgen.simulate.backends import Usage
 from envgen.simulate.toolcall_parse import arguments_as_objects, parse_assistant_text
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class HFChatBackend:
         self.device = torch.device(_resolve_device(device))
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype="auto").to(self.device).eval()
-        self.usage: dict[str, int] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.usage = Usage()
         self._lock = threading.Lock()
         self._stop_ids = _stop_token_ids(self.tokenizer)
 
@@ -77,9 +78,9 @@ class HFChatBackend:
                     **generation_kwargs,
                 )
             new_tokens = _until_stop(output[0, prompt.shape[1] :].tolist(), self._stop_ids)
-            self.usage["calls"] += 1
-            self.usage["prompt_tokens"] += prompt.shape[1]
-            self.usage["completion_tokens"] += len(new_tokens)
+            self.usage.requests += 1
+            self.usage.prompt_tokens += prompt.shape[1]
+            self.usage.completion_tokens += len(new_tokens)
         return parse_assistant_text(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
 
     def _prompt_ids(self, messages: list[dict], tools: list[dict], max_new: int) -> torch.Tensor:
@@ -102,7 +103,7 @@ class HFChatBackend:
         temperature = float(sampling.get("temperature", self.temperature) or 0.0)
         if temperature <= 0.0:
             return {"do_sample": False}
-        torch.manual_seed(self.seed + self.usage["calls"])
+        torch.manual_seed(self.seed + self.usage.requests)
         return {"do_sample": True, "temperature": temperature, "top_p": float(sampling.get("top_p", 1.0))}
 
 

@@ -64,7 +64,6 @@ async def run_episode(
     """One conversation: system policy, user turns, agent turns with tool calls executed on the episode."""
     start = time.perf_counter()
     tools = env.openai_tools()
-    offered = {t["function"]["name"] for t in tools}
     episode = Episode(env, snapshot)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": env.policy},
@@ -84,18 +83,16 @@ async def run_episode(
                 for call in reply["tool_calls"]:
                     fn = call.get("function", {})
                     name = fn.get("name", "")
-                    result = episode.call(name, fn.get("arguments", "{}")) if name in offered else None
-                    content = (
-                        result.as_content()
-                        if result
-                        else json.dumps(
-                            {"error": {"type": "unknown_tool", "message": f"no tool named {name!r}"}}
-                        )
-                    )
+                    result = episode.call(name, fn.get("arguments", "{}"))  # unknown tools get an error
                     n_calls += 1
-                    n_errors += result is None or not result.ok
+                    n_errors += not result.ok
                     messages.append(
-                        {"role": "tool", "tool_call_id": call.get("id", ""), "name": name, "content": content}
+                        {
+                            "role": "tool",
+                            "tool_call_id": call.get("id", ""),
+                            "name": name,
+                            "content": result.as_content(),
+                        }
                     )
                 continue
             said = await user.respond(messages)

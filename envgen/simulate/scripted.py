@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from envgen.runtime import content_is_error
 from envgen.tasks import Task
 
 STOP = "###STOP###"
@@ -91,7 +92,7 @@ class ScriptedTeacher:
         revealed_parts = sum(m["role"] == "user" for m in messages)
         last = messages[-1]
         if self.retry is not None and last["role"] == "tool":
-            failed = '"error"' in last["content"]
+            failed = content_is_error(last["content"])
             call, self.retry = self.retry, None
             if failed and self.rng.random() < self.errors.recover:
                 return self._message(call["name"], call["arguments"])

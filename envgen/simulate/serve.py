@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from envgen.simulate.backends import ChatBackend
+from envgen.simulate.backends import ChatBackend, Usage
 
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens")
 
@@ -45,11 +45,9 @@ def completion_body(message: dict[str, Any], model: str, usage: dict[str, int]) 
 
 
 def _tokens(backend: ChatBackend) -> tuple[int, int]:
-    """(prompt, completion) tokens a backend has counted so far, whichever way it keeps them."""
-    usage = getattr(backend, "usage", None)
-    if isinstance(usage, dict):
-        return usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    return getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)
+    """(prompt, completion) tokens the backend has counted so far (backends without counts report 0)."""
+    usage = getattr(backend, "usage", None) or Usage()
+    return usage.prompt_tokens, usage.completion_tokens
 
 
 def build_app(backend: ChatBackend, model_name: str) -> Starlette:
