@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faker import Faker
-
 from envgen.arguments import ChainContext, sample_call
 from envgen.catalog.spec import ToolSpec
-from envgen.programs import EnvironmentDoc
+from envgen.programs import EnvironmentDoc, Table, ToolProgram, program_problem
 from envgen.runtime import Episode, create_schema
 from envgen.schema import ProgramError, derive_program, derive_tables, shape
-from envgen.seed import seed_database
+from envgen.seed import seed_database, seeded_faker
 
 
 @dataclass
@@ -29,6 +27,8 @@ class BuildReport:
     kept: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # tool -> reason
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # tool -> the call that proved it
+    source: str = "rules"  # who wrote the tables and programs: `rules` or `model`
+    choice: str = ""  # when a model proposed a draft: which draft was used, and why
 
 
 def policy_text(name: str) -> str:
@@ -40,7 +40,7 @@ def policy_text(name: str) -> str:
     )
 
 
-def _tool_entry(spec: ToolSpec) -> dict[str, Any]:
+def tool_entry(spec: ToolSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "description": spec.description,
@@ -49,9 +49,32 @@ def _tool_entry(spec: ToolSpec) -> dict[str, Any]:
     }
 
 
-def _draft(
+def environment_doc(
+    domain: str,
+    name: str,
+    specs: list[ToolSpec],
+    tables: list[Table],
+    programs: list[ToolProgram],
+    seed: int,
+    rows: int,
+) -> EnvironmentDoc:
+    """A draft environment offering `specs` as tools, whoever wrote its tables and programs."""
+    return EnvironmentDoc(
+        domain=domain,
+        name=name,
+        policy=policy_text(name),
+        tables=tables,
+        tools=[tool_entry(s) for s in specs],
+        programs=programs,
+        seed=seed,
+        rows_per_table=rows,
+    )
+
+
+def rule_draft(
     domain: str, name: str, specs: list[ToolSpec], seed: int, rows: int, report: BuildReport
 ) -> EnvironmentDoc:
+    """The environment our rules derive (envgen.schema); tools they cannot program go to `report`."""
     shapes = []
     for spec in specs:
         try:
@@ -67,16 +90,7 @@ def _draft(
             kept.append(s.spec)
         except ProgramError as exc:
             report.refused[s.spec.name] = str(exc)
-    return EnvironmentDoc(
-        domain=domain,
-        name=name,
-        policy=policy_text(name),
-        tables=tables,
-        tools=[_tool_entry(s) for s in kept],
-        programs=programs,
-        seed=seed,
-        rows_per_table=rows,
-    )
+    return environment_doc(domain, name, kept, tables, programs, seed, rows)
 
 
 def seeded_snapshot(env: EnvironmentDoc) -> sqlite3.Connection:
@@ -90,8 +104,7 @@ def probe_tool(
     env: EnvironmentDoc, snapshot: sqlite3.Connection, tool: str, seed: int
 ) -> tuple[str | None, dict]:
     """Run a tool once on a private copy: the reason it fails (None when it works) and the call made."""
-    rng, fake = random.Random(seed), Faker()
-    fake.seed_instance(seed)
+    rng, fake = random.Random(seed), seeded_faker(seed)
     program = env.program(tool)
     ep = Episode(env, snapshot)
     try:
@@ -114,24 +127,28 @@ def probe_tool(
         ep.close()
 
 
-def build_environment(
-    domain: str,
-    name: str,
-    specs: list[ToolSpec],
-    seed: int = 0,
-    rows_per_table: int = 12,
-    probe_attempts: int = 5,
+def prove(
+    draft: EnvironmentDoc, report: BuildReport, probe_attempts: int = 5
 ) -> tuple[EnvironmentDoc, sqlite3.Connection, BuildReport]:
-    """The environment document, its seeded snapshot, and what was kept or refused and why."""
-    report = BuildReport()
-    draft = _draft(domain, name, sorted(specs, key=lambda s: s.name), seed, rows_per_table, report)
+    """Keep the draft's tools whose program passes the static check and runs on the seeded snapshot.
+
+    Whoever wrote the draft (our rules or a language model), its tools are accepted by the same test.
+    """
     snapshot = seeded_snapshot(draft)
     working = []
     for i, tool in enumerate(t["name"] for t in draft.tools):
+        program = draft.program(tool)
+        if program is None:
+            report.refused.setdefault(tool, "no program")
+            continue
+        reason = program_problem(draft, program)
+        if reason is not None:
+            report.refused[tool] = reason
+            continue
         # A probe can be unlucky (say, a sampled new value equal to the old one), so a tool is refused only
         # when several differently seeded probes all fail; the last reason is reported.
         for attempt in range(probe_attempts):
-            reason, call = probe_tool(draft, snapshot, tool, seed + 1000 * attempt + i)
+            reason, call = probe_tool(draft, snapshot, tool, draft.seed + 1000 * attempt + i)
             if reason is None:
                 working.append(tool)
                 report.probes[tool] = call
@@ -146,6 +163,20 @@ def build_environment(
         }
     )
     return env, snapshot, report
+
+
+def build_environment(
+    domain: str,
+    name: str,
+    specs: list[ToolSpec],
+    seed: int = 0,
+    rows_per_table: int = 12,
+    probe_attempts: int = 5,
+) -> tuple[EnvironmentDoc, sqlite3.Connection, BuildReport]:
+    """The environment document, its seeded snapshot, and what was kept or refused and why."""
+    report = BuildReport()
+    draft = rule_draft(domain, name, sorted(specs, key=lambda s: s.name), seed, rows_per_table, report)
+    return prove(draft, report, probe_attempts)
 
 
 def save_environment(env: EnvironmentDoc, snapshot: sqlite3.Connection, folder: Path) -> tuple[Path, Path]:

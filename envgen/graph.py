@@ -1,8 +1,9 @@
 """Relate tools and split them into domains (the paper's tool dependency graph + Louvain).
 
 Two kinds of edges: `similar` joins tools whose parameter vectors (TF-IDF over names, types and
-descriptions) have cosine similarity above a threshold, found with one sparse matrix product rather than a
-Python loop over pairs; `feeds` joins a tool that returns a key (`*_id`) to a tool that requires it.
+descriptions by default, or any `Embedder`) have cosine similarity above a threshold, found by
+`envgen.similarity` without forming the all-pairs matrix; `feeds` joins a tool that returns a key
+(`*_id`) to a tool that requires it.
 Louvain communities over both (seeded) are the domains; communities smaller than `min_domain_size` are
 merged into the neighbour they are most tied to, or dropped when isolated.
 """
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from envgen.catalog.spec import ToolSpec
+from envgen.embedders import Embedder, TfidfEmbedder
 from envgen.schema import is_key
+from envgen.similarity import similar_pairs
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,15 @@ def parameter_text(spec: ToolSpec) -> str:
     return " ".join(parts)
 
 
-def similar_edges(specs: list[ToolSpec], threshold: float) -> list[tuple[int, int, float]]:
-    """Pairs (i < j) whose TF-IDF cosine is above the threshold, via a sparse X @ X.T."""
+def similar_edges(
+    specs: list[ToolSpec], threshold: float, embedder: Embedder | None = None
+) -> list[tuple[int, int, float]]:
+    """Pairs (i < j) whose cosine over the embedder's vectors (TF-IDF by default) is above the threshold."""
     if len(specs) < 2:
         return []
-    vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, token_pattern=r"[A-Za-z][A-Za-z_]+")
-    x = vec.fit_transform([parameter_text(s) for s in specs])
-    sims = sp.triu(x @ x.T, k=1).tocoo()
-    keep = sims.data > threshold
-    return list(
-        zip(
-            sims.row[keep].tolist(),
-            sims.col[keep].tolist(),
-            np.round(sims.data[keep], 4).tolist(),
-            strict=True,
-        )
-    )
+    x = (embedder or TfidfEmbedder()).embed([parameter_text(s) for s in specs])
+    i, j, v = similar_pairs(x, threshold)
+    return list(zip(i.tolist(), j.tolist(), np.round(v.astype(np.float64), 4).tolist(), strict=True))
 
 
 def feeds_edges(specs: list[ToolSpec]) -> list[tuple[int, int, str]]:
@@ -77,12 +71,13 @@ def feeds_edges(specs: list[ToolSpec]) -> list[tuple[int, int, str]]:
     return edges
 
 
-def build_graph(specs: list[ToolSpec], cfg: GraphConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+def build_graph(
+    specs: list[ToolSpec], cfg: GraphConfig, embedder: Embedder | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Nodes (tool) and edges (src, dst, kind, weight, field) frames."""
     names = [s.name for s in specs]
-    rows = [
-        (names[i], names[j], "similar", w, "") for i, j, w in similar_edges(specs, cfg.similarity_threshold)
-    ]
+    similar = similar_edges(specs, cfg.similarity_threshold, embedder)
+    rows = [(names[i], names[j], "similar", w, "") for i, j, w in similar]
     rows += [(names[i], names[j], "feeds", cfg.feeds_weight, f) for i, j, f in feeds_edges(specs)]
     edges = pl.DataFrame(
         rows,
@@ -119,11 +114,18 @@ def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tupl
     ]
     comms.sort(key=lambda c: (-len(c), min(c)))
     big = [c for c in comms if len(c) >= cfg.min_domain_size]
+    home = {tool: k for k, c in enumerate(big) for tool in c}
     dropped: list[str] = []
     for small in (c for c in comms if len(c) < cfg.min_domain_size):
-        ties = [sum(g.get_edge_data(a, b, {}).get("weight", 0.0) for a in small for b in c) for c in big]
-        if big and max(ties) > 0:
-            big[int(np.argmax(ties))] |= small
+        # Ties to each big community, read off the small one's own edges (not a scan of every community).
+        ties: Counter[int] = Counter()
+        for a in small:
+            for b, data in g[a].items():
+                if b in home:
+                    ties[home[b]] += data.get("weight", 0.0)
+        if ties:
+            best = min(ties, key=lambda k: (-ties[k], k))
+            big[best] |= small
         else:
             dropped += sorted(small)
     return big, dropped

@@ -160,3 +160,59 @@ class EnvironmentDoc(_Strict):
 
     def tool_schema(self, tool: str) -> dict[str, Any] | None:
         return next((t for t in self.tools if t["name"] == tool), None)
+
+
+def _expr_problem(expr: Any, params: set[str], bound: set[str], tables: set[str]) -> str | None:
+    match expr:
+        case Arg():
+            return None if expr.arg in params else f"argument {expr.arg!r} is not a parameter of the tool"
+        case Ref():
+            name = expr.ref.split(".", 1)[0]
+            return None if name in bound else f"reference {expr.ref!r} to a row no earlier step binds"
+        case NewKey():
+            return None if expr.new_key in tables else f"new key for unknown table {expr.new_key!r}"
+        case Compute():
+            return next((p for a in expr.args if (p := _expr_problem(a, params, bound, tables))), None)
+    return None
+
+
+def program_problem(env: EnvironmentDoc, program: ToolProgram) -> str | None:
+    """Why a program cannot run against the environment's tables and its tool's parameters, else None.
+
+    Probes only exercise the paths a sampled call takes; this walks every step, so a program (ours or a
+    model's) that names a missing table, column, argument or bound row is refused before it is run.
+    """
+    schema = env.tool_schema(program.tool)
+    if schema is None:
+        return f"program for unknown tool {program.tool!r}"
+    params = set(schema.get("parameters", {}).get("properties", {}))
+    tables = {t.name: t for t in env.tables}
+    bound: set[str] = set()
+    for k, step in enumerate(program.steps):
+        where = f"step {k} ({step.op})"
+        exprs: list[Any] = []
+        if isinstance(step, Select | Insert | Update | Delete):
+            table = tables.get(step.table)
+            if table is None:
+                return f"{where}: unknown table {step.table!r}"
+            cols = {
+                **getattr(step, "where", {}),
+                **getattr(step, "values", {}),
+                **getattr(step, "set", {}),
+            }
+            missing = [c for c in cols if table.column(c) is None]
+            if missing:
+                return f"{where}: table {table.name!r} has no columns {missing}"
+            exprs = list(cols.values())
+        elif isinstance(step, Check):
+            exprs = [step.left] + ([] if isinstance(step.right, list) else [step.right])
+        else:
+            exprs = list(step.extra.values())
+            if step.bind is not None and step.bind not in bound:
+                return f"{where}: returns {step.bind!r}, which no earlier step binds"
+        for e in exprs:
+            if problem := _expr_problem(e, params, bound, set(tables)):
+                return f"{where}: {problem}"
+        if getattr(step, "bind", None) and not isinstance(step, Return):
+            bound.add(step.bind)
+    return None

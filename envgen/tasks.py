@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from faker import Faker
 
 from envgen.arguments import ChainContext, SampledCall, sample_call
 from envgen.programs import EnvironmentDoc
 from envgen.runtime import Episode
+from envgen.seed import seeded_faker
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,7 @@ def sample_task(
 
     Each step tries up to `step_attempts` next tools along the graph before the chain is given up.
     """
-    rng, fake = random.Random(seed), Faker()
-    fake.seed_instance(seed)
+    rng, fake = random.Random(seed), seeded_faker(seed)
     graph = DomainGraph([t["name"] for t in env.tools], edges)
     ep = Episode(env, snapshot)
     try:
