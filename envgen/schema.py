@@ -85,11 +85,18 @@ class ProgramError(ValueError):
 
 @dataclass(frozen=True)
 class ToolShape:
-    """What the rules read off one tool: its action, entity key and the fields it touches."""
+    """What the rules read off one tool: its action, entity key and the fields it touches.
+
+    A `lookup` tool names no entity id (weather by city, a currency conversion, most public APIs): it
+    gets a table of its own, keyed by a made-up `<tool noun>_id`, whose columns are its parameters and
+    returned fields, so a read is a lookup of the seeded records matching its arguments and a create
+    appends one. Lookup tools cannot update or delete (nothing says which record).
+    """
 
     spec: ToolSpec
     action: str
     key: str
+    lookup: bool = False
 
     @property
     def entity(self) -> str:
@@ -100,8 +107,12 @@ def is_key(name: str) -> bool:
     return name.endswith("_id") and len(name) > 3
 
 
+HTTP_ACTIONS = {"post": "insert", "put": "update", "patch": "update", "delete": "delete"}
+
+
 def classify(spec: ToolSpec) -> str:
-    """get | list | insert | update | delete, from the tool's leading verb (reads by default)."""
+    """get | list | insert | update | delete, from the tool's leading verb, else from the HTTP method its
+    source declared (POST inserts, PUT/PATCH update, DELETE deletes), else a read."""
     verb = spec.name.split("_", 1)[0].lower()
     if verb in INSERT_VERBS:
         return "insert"
@@ -109,6 +120,8 @@ def classify(spec: ToolSpec) -> str:
         return "update"
     if verb in DELETE_VERBS:
         return "delete"
+    if verb not in READ_VERBS and spec.http_method in HTTP_ACTIONS:
+        return HTTP_ACTIONS[spec.http_method]
     return "list" if spec.returns_many else "get"
 
 
@@ -123,11 +136,26 @@ def object_key(spec: ToolSpec) -> str | None:
     return next((n for n in spec.properties if is_key(n)), None)
 
 
+def lookup_entity(spec: ToolSpec) -> str:
+    """The table a lookup tool reads: its name without a leading verb (`get_daily_forecast` ->
+    `daily_forecast`), in one identifier."""
+    words = [w for w in spec.name.lower().split("_") if w]
+    verbs = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
+    if len(words) > 1 and words[0] in verbs:
+        words = words[1:]
+    return "_".join(words)[:48].rstrip("_")
+
+
 def shape(spec: ToolSpec) -> ToolShape:
+    action = classify(spec)
     key = object_key(spec)
-    if key is None:
-        raise ProgramError(f"tool {spec.name!r}: no `*_id` field names the entity it acts on")
-    return ToolShape(spec, classify(spec), key)
+    if key is not None:
+        return ToolShape(spec, action, key)
+    if action in ("update", "delete"):
+        raise ProgramError(
+            f"tool {spec.name!r}: an {action} with no `*_id` parameter cannot say which record it changes"
+        )
+    return ToolShape(spec, action, f"{lookup_entity(spec)}_id", lookup=True)
 
 
 def key_prefix(entity: str) -> str:
@@ -163,7 +191,7 @@ def derive_tables(shapes: list[ToolShape]) -> list[Table]:
             for name, schema in returned.items():
                 _merge_column(cols, name, schema)
         for name, schema in s.spec.properties.items():
-            if s.action in ("get", "list") and not (is_key(name) or name in returned):
+            if s.action in ("get", "list") and not (is_key(name) or name in returned or s.lookup):
                 continue  # a read's option (say `include_history`) is not a column
             _merge_column(cols, name, schema)
         for name in [*returned, *s.spec.properties]:
@@ -215,7 +243,9 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
     returned = [f for f in s.spec.returned_object.get("properties", {}) if table.column(f)]
     params = list(s.spec.properties)
     not_found = f"{s.entity.replace('_', ' ')} not found"
-    filters = {p: Arg(arg=p) for p in params if table.column(p) and (is_key(p) or p in returned)}
+    filters = {
+        p: Arg(arg=p) for p in params if table.column(p) and (is_key(p) or p in returned or s.lookup)
+    }
     if s.action in ("get", "list"):
         steps: list[Any] = [
             Select(

@@ -1,21 +1,41 @@
 """Read API spec files in the formats we accept and normalise them into `ToolSpec`s.
 
 Every file is read on its own and every spec validated on its own, so one bad spec is reported (origin,
-name, reason) and the rest of the catalog still loads.
+name, reason) and the rest of the catalog still loads. Each foreign format lives in its own module
+(`openapi`, `toolbench`, `bfcl`) with its own `detect`; this module only dispatches, in a fixed order
+from the most to the least distinctive shape, so a document is never claimed by a looser format first.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from envgen.catalog import bfcl, openapi, toolbench
 from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
 
+try:  # PyYAML comes with dagster; without it YAML files are refused by name, never silently skipped
+    import yaml
+except ImportError:  # pragma: no cover - depends on the environment
+    yaml = None
+
 BUNDLED_FORMAT = "agentscaler-catalog/1"
+ACCEPTED_FORMATS = (
+    "agentscaler-catalog/1, OpenAPI 3 (JSON or YAML), ToolBench tool JSON (api_list), "
+    "BFCL functions or question records, xLAM functions or records, OpenAI tool lists, "
+    "JSON-Schema function specs"
+)
+SUFFIXES = (".json", ".jsonl", ".yaml", ".yml")
+# (detect, parse) per foreign format, tried in this order before the generic function shapes.
+IMPORTERS: tuple[tuple[Callable[[Any], bool], Callable[[Any, str], openapi.Outcome]], ...] = (
+    (openapi.detect, openapi.parse),
+    (toolbench.detect, toolbench.parse),
+    (bfcl.detect, bfcl.parse),
+)
 
 
 @dataclass
@@ -56,22 +76,9 @@ def _from_function_dict(fn: dict[str, Any], fmt: str, origin: str, tags: Iterabl
     return spec
 
 
-def parse_document(doc: Any, origin: str) -> tuple[list[ToolSpec], list[Refusal]]:
-    """Detect the document's format and normalise each tool in it; refusals carry the reason."""
-    if isinstance(doc, dict) and doc.get("format") == BUNDLED_FORMAT:
-        entries, fmt = doc.get("tools", []), "agentscaler"
-        unwrap = lambda e: e  # noqa: E731
-    elif isinstance(doc, list) and doc and all(isinstance(e, dict) and "function" in e for e in doc):
-        entries, fmt = doc, "openai-tools"
-        unwrap = lambda e: e["function"]  # noqa: E731
-    elif isinstance(doc, list):
-        entries, fmt = doc, "json-schema-functions"
-        unwrap = lambda e: e  # noqa: E731
-    elif isinstance(doc, dict) and "name" in doc:
-        entries, fmt = [doc], "json-schema-functions"
-        unwrap = lambda e: e  # noqa: E731
-    else:
-        return [], [Refusal(origin, "*", "unrecognised document format")]
+def _functions(
+    entries: Any, fmt: str, origin: str, unwrap: Callable[[Any], Any]
+) -> tuple[list[ToolSpec], list[Refusal]]:
     specs: list[ToolSpec] = []
     refused: list[Refusal] = []
     for i, entry in enumerate(entries):
@@ -83,11 +90,28 @@ def parse_document(doc: Any, origin: str) -> tuple[list[ToolSpec], list[Refusal]
     return specs, refused
 
 
+def parse_document(doc: Any, origin: str) -> tuple[list[ToolSpec], list[Refusal]]:
+    """Detect the document's format and normalise each tool in it; refusals carry the reason."""
+    if isinstance(doc, dict) and doc.get("format") == BUNDLED_FORMAT:
+        return _functions(doc.get("tools", []), "agentscaler", origin, lambda e: e)
+    for detect, parse in IMPORTERS:
+        if detect(doc):
+            specs, reasons = parse(doc, origin)
+            return specs, [Refusal(origin, name, reason) for name, reason in reasons]
+    if isinstance(doc, list) and doc and all(isinstance(e, dict) and "function" in e for e in doc):
+        return _functions(doc, "openai-tools", origin, lambda e: e["function"])
+    if isinstance(doc, list):
+        return _functions(doc, "json-schema-functions", origin, lambda e: e)
+    if isinstance(doc, dict) and "name" in doc:
+        return _functions([doc], "json-schema-functions", origin, lambda e: e)
+    return [], [Refusal(origin, "*", f"unrecognised document format; accepted: {ACCEPTED_FORMATS}")]
+
+
 def _merge(load: CatalogLoad, specs: list[ToolSpec], seen: dict[str, str]) -> None:
     """Keep the first spec of each signature; a same-name spec with another signature is refused."""
     for spec in specs:
         sig = spec.signature()
-        if sig in seen.values():
+        if seen.get(spec.name) == sig:  # the signature starts with the name: O(1), not a scan of all
             load.duplicates += 1
             continue
         if spec.name in seen:
@@ -99,24 +123,59 @@ def _merge(load: CatalogLoad, specs: list[ToolSpec], seen: dict[str, str]) -> No
         load.specs.append(spec)
 
 
+def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[Refusal]]:
+    """(origin, document) pairs of one file: JSON and YAML are one document each; every line of a JSONL
+    file is its own document (origin `file:line`) so one bad line costs only that line."""
+    origin, suffix = str(path), path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        kind = "YAML" if suffix in (".yaml", ".yml") else "JSON"
+        return [], [Refusal(origin, "*", f"unreadable {kind}: {exc}")]
+    if suffix in (".yaml", ".yml"):
+        if yaml is None:
+            return [], [
+                Refusal(origin, "*", "YAML files need PyYAML, which is not installed; convert to JSON")
+            ]
+        try:
+            return [(origin, yaml.safe_load(text))], []
+        except yaml.YAMLError as exc:
+            return [], [Refusal(origin, "*", f"unreadable YAML: {exc}")]
+    if suffix == ".jsonl":
+        docs, refused = [], []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    docs.append((f"{origin}:{n}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    refused.append(Refusal(f"{origin}:{n}", "*", f"unreadable JSON: {exc}"))
+        return docs, refused
+    try:
+        return [(origin, json.loads(text))], []
+    except json.JSONDecodeError as exc:
+        return [], [Refusal(origin, "*", f"unreadable JSON: {exc}")]
+
+
 def load_paths(paths: Iterable[Path]) -> CatalogLoad:
-    """Load every `*.json` file under the given files or folders, in sorted order for determinism."""
+    """Load every spec file (`*.json`, `*.jsonl`, `*.yaml`, `*.yml`) under the given files or folders, in
+    sorted order for determinism; a file named directly is read whatever its suffix (as JSON by default)."""
     load, seen = CatalogLoad(), {}
     files: list[Path] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
             raise FileNotFoundError(f"catalog source {p} does not exist")
-        files.extend(sorted(p.rglob("*.json")) if p.is_dir() else [p])
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES))
+        else:
+            files.append(p)
     for f in files:
-        try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            load.refused.append(Refusal(str(f), "*", f"unreadable JSON: {exc}"))
-            continue
-        specs, refused = parse_document(doc, str(f))
-        load.refused.extend(refused)
-        _merge(load, specs, seen)
+        docs, unreadable = read_documents(f)
+        load.refused.extend(unreadable)
+        for origin, doc in docs:
+            specs, refused = parse_document(doc, origin)
+            load.refused.extend(refused)
+            _merge(load, specs, seen)
     return load
 
 

@@ -34,6 +34,9 @@ class ToolSpec:
     source_format: str
     source_origin: str
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # The HTTP method the source declared (OpenAPI, ToolBench), lower case; "" when it has none. It decides
+    # read or write when the name does not start with a known verb (`skycast__daily_forecast`).
+    http_method: str = ""
 
     @property
     def properties(self) -> dict[str, dict[str, Any]]:
@@ -76,6 +79,7 @@ class ToolSpec:
             "source_format": self.source_format,
             "source_origin": self.source_origin,
             "tags": list(self.tags),
+            "http_method": self.http_method,
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class ToolSpec:
             source_format=row["source_format"],
             source_origin=row["source_origin"],
             tags=tuple(row["tags"] or ()),
+            http_method=row.get("http_method") or "",
         )
 
 
@@ -121,6 +126,7 @@ def specs_to_frame(specs: list[ToolSpec]) -> pl.DataFrame:
         "source_format": pl.String,
         "source_origin": pl.String,
         "tags": pl.List(pl.String),
+        "http_method": pl.String,
     }
     return pl.DataFrame([s.to_row() for s in specs], schema=schema)
 

@@ -1,0 +1,127 @@
+"""ToolBench (RapidAPI-derived) tool JSON to ToolSpecs: one tool per entry of `api_list`.
+
+RapidAPI types are upper-case strings. The ones that travel as text (dates, times, geo points, enums whose
+values are not listed) become strings so the API stays usable; anything structured (ARRAY, OBJECT, FILE)
+is refused for that API alone, because a simulated tool can neither store nor check it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, Resolver, scalar_property, snake_case
+from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
+
+FORMAT = "toolbench"
+MAX_NAME = 64  # NAME_RE's limit
+TYPES = {
+    "STRING": "string",
+    "DATE": "string",
+    "TIME": "string",
+    "GEOPOINT": "string",
+    "ENUM": "string",
+    "NUMBER": "number",
+    "INTEGER": "integer",
+    "BOOLEAN": "boolean",
+}
+# What a string-typed value must look like, told to the model since the type no longer says it; RapidAPI
+# often spells it in the type itself (`DATE (YYYY-MM-DD)`, `TIME (24-hour HH:MM)`), which then wins.
+_HINTS = {"DATE": "YYYY-MM-DD", "GEOPOINT": "latitude,longitude"}
+_TYPE_RE = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$")
+
+
+def detect(doc: Any) -> bool:
+    """One tool per file as ToolBench ships them, or a list of such tools; `api_list` is the tell."""
+    tools = doc if isinstance(doc, list) else [doc]
+    return bool(tools) and all(isinstance(t, dict) and isinstance(t.get("api_list"), list) for t in tools)
+
+
+def tool_name(tool: str, api: str) -> str:
+    """`<tool>__<api>` within NAME_RE: a name starting with a digit gets `tool_` in front; a long name
+    loses the end of its tool part first (the API part tells one tool's APIs apart), and a name whose API
+    part alone is too long is cut and given a short hash so distinct APIs stay distinct."""
+    if tool[:1].isdigit():
+        tool = f"tool_{tool}"
+    full = f"{tool}__{api}"
+    if len(full) <= MAX_NAME:
+        return full
+    room = MAX_NAME - 2 - len(api)
+    if room >= 8:
+        return f"{tool[:room].rstrip('_')}__{api}"
+    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+    return f"{full[: MAX_NAME - 9].rstrip('_')}_{digest}"
+
+
+def parse(doc: Any, origin: str) -> Outcome:
+    specs: list[ToolSpec] = []
+    refused: list[tuple[str, str]] = []
+    for i, tool in enumerate(doc if isinstance(doc, list) else [doc]):
+        raw = tool.get("standardized_name") or tool.get("tool_name") or tool.get("name") or tool.get("title")
+        prefix = snake_case(raw) if isinstance(raw, str) else ""
+        if not prefix:
+            refused.append((f"#{i}", f"ToolBench tool #{i} has no tool_name or standardized_name"))
+            continue
+        # the tool's own name first (it is what the tool names start with), then its RapidAPI category
+        category = snake_case(str(tool.get("category") or tool.get("category_name") or ""))
+        tags = (prefix, category) if category and category != prefix else (prefix,)
+        for j, api in enumerate(tool["api_list"]):
+            try:
+                specs.append(_api(api, j, prefix, tags, tool, origin))
+            except SpecError as exc:
+                api_name = snake_case(str(api.get("name") or "")) if isinstance(api, dict) else ""
+                refused.append((tool_name(prefix, api_name) if api_name else f"{prefix}/#{j}", str(exc)))
+    return specs, refused
+
+
+def _api(api: Any, j: int, prefix: str, tags: tuple[str, ...], tool: dict[str, Any], origin: str) -> ToolSpec:
+    if not isinstance(api, dict):
+        raise SpecError(f"tool {prefix!r}: api #{j} is not an object")
+    api_name = snake_case(str(api.get("name") or ""))
+    if not api_name:
+        raise SpecError(f"tool {prefix!r}: api #{j} has no name")
+    name = tool_name(prefix, api_name)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for group, is_required in (("required_parameters", True), ("optional_parameters", False)):
+        for p in api.get(group) or []:
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not p["name"]:
+                raise SpecError(f"tool {name!r}: an entry of {group} has no name")
+            src = p.get("type")
+            m = _TYPE_RE.match(str(src or ""))
+            rapid = m.group(1).upper() if m else ""
+            hint = (m.group(2) if m else None) or _HINTS.get(rapid)
+            desc = str(p.get("description") or "").strip()
+            if hint and TYPES.get(rapid) == "string":
+                desc = f"{desc} ({hint})".strip()
+            props[p["name"]] = scalar_property(
+                name, p["name"], TYPES.get(rapid), src, desc, None, p.get("default")
+            )
+            if is_required and p["name"] not in required:
+                required.append(p["name"])
+    spec = ToolSpec(
+        name=name,
+        description=str(api.get("description") or tool.get("tool_description") or "").strip(),
+        parameters={"type": "object", "properties": props, "required": required},
+        returns=_returns(api.get("schema")),
+        source_format=FORMAT,
+        source_origin=origin,
+        tags=tags,
+        http_method=str(api.get("method") or "").lower(),
+    )
+    validate_spec(spec)
+    return spec
+
+
+def _returns(schema: Any) -> dict[str, Any]:
+    """RapidAPI's optional response `schema` when it is a usable JSON Schema; it is often empty or junk,
+    and a missing response shape should not cost us the API, so anything else means 'returns a record'."""
+    if not isinstance(schema, dict) or not (
+        schema.get("properties") or schema.get("type") in ("object", "array")
+    ):
+        return dict(EMPTY_RETURNS)
+    try:
+        return Resolver(schema).returns(schema)
+    except (SpecError, AttributeError, TypeError):
+        return dict(EMPTY_RETURNS)
