@@ -1,15 +1,18 @@
 """Group `catalog`: API specs in, tool graph, domains (which register the `domain` partitions)."""
 
+import asyncio
 from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from agentscaler_assets.partitions import domain_partitions
-from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
 from envgen.catalog.loaders import bundled_catalog_dir, load_paths
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
+from envgen.edge_verify import verify_edges
+from envgen.embedders import Embedder, OpenAIEmbedder, TfidfEmbedder
 from envgen.graph import GraphConfig, assign_domains, build_graph
 
 
@@ -55,6 +58,11 @@ class GraphSettings(Config):
     min_domain_size: int = 4
     seed: int = 0
     vertical: list[str] = ["retail", "airline", "telecom"]
+    embedder: str = "tfidf"  # `tfidf` (offline) or `openai` (an OpenAI-compatible embeddings endpoint)
+    embeddings_base_url: str = ""
+    embeddings_model: str = ""
+    embeddings_api_key_env: str = "OPENAI_API_KEY"
+    max_verified_edges: int = 2000  # with `llm.edge_check = openai`: how many edges the model is asked about
 
     def graph_config(self) -> GraphConfig:
         return GraphConfig(
@@ -64,12 +72,33 @@ class GraphSettings(Config):
             seed=self.seed,
         )
 
+    def make_embedder(self) -> Embedder:
+        if self.embedder == "tfidf":
+            return TfidfEmbedder()
+        if self.embedder == "openai":
+            return OpenAIEmbedder(
+                base_url=self.embeddings_base_url,
+                model=self.embeddings_model,
+                api_key_env=self.embeddings_api_key_env,
+            )
+        raise ValueError(f"unknown embedder {self.embedder!r} (tfidf | openai)")
+
 
 @asset(group_name="catalog", deps=[api_catalog])
-def tool_graph(config: GraphSettings, storage: StorageRoot) -> MaterializeResult:
-    """Tools joined by parameter similarity (`similar`) and by outputs feeding inputs (`feeds`)."""
+def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels) -> MaterializeResult:
+    """Tools joined by parameter similarity (`similar`) and by outputs feeding inputs (`feeds`); with an
+    edge-checking model configured, edges it rejects are dropped and every verdict is kept."""
     specs = frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
-    nodes, edges = build_graph(specs, config.graph_config())
+    embedder = config.make_embedder()
+    nodes, edges = build_graph(specs, config.graph_config(), embedder)
+    metadata: dict = {"embedder": embedder.name, "edges_found": edges.height}
+    checker = llm.edge_backend()
+    if checker is not None:
+        edges, verdicts = asyncio.run(verify_edges(edges, specs, checker, config.max_verified_edges))
+        write_parquet(verdicts, storage.path("graph", "edge_verdicts.parquet"))
+        metadata["edge_verdicts"] = MetadataValue.md(
+            markdown_table(verdicts.group_by("kind", "verdict").len().sort("kind", "verdict"))
+        )
     write_parquet(nodes, storage.path("graph", "nodes.parquet"))
     write_parquet(edges, storage.path("graph", "edges.parquet"))
     kinds = edges.group_by("kind").len().sort("kind")
@@ -78,6 +107,7 @@ def tool_graph(config: GraphSettings, storage: StorageRoot) -> MaterializeResult
             "nodes": nodes.height,
             "edges": edges.height,
             "edges_by_kind": MetadataValue.md(markdown_table(kinds)),
+            **metadata,
         }
     )
 

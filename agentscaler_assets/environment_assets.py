@@ -14,6 +14,7 @@ from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
 from envgen.catalog.spec import frame_to_specs
 from envgen.environment import build_environment, load_environment, save_environment
 from envgen.intent_llm import rewrite_intent
+from envgen.schema_llm import build_environment_with_model
 from envgen.simulate.backends import ChatBackend
 from envgen.tasks import Task, TaskConfig, replay, sample_tasks, tasks_to_frame
 
@@ -32,9 +33,10 @@ class EnvironmentConfig(Config):
 
 @asset(group_name="environments", partitions_def=domain_partitions, deps=[domains])
 def domain_environment(
-    context: AssetExecutionContext, config: EnvironmentConfig, storage: StorageRoot
+    context: AssetExecutionContext, config: EnvironmentConfig, storage: StorageRoot, llm: LanguageModels
 ) -> MaterializeResult:
-    """Tables derived from the domain's tools, a program per tool, a seeded snapshot; every kept tool ran."""
+    """Tables derived from the domain's tools, a program per tool, a seeded snapshot; every kept tool ran.
+    With a program-proposing model configured, its draft is used when it runs at least as many tools."""
     slug = context.partition_key
     record = domain_record(storage, slug)
     specs = [
@@ -42,9 +44,17 @@ def domain_environment(
         for s in frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
         if s.name in set(record["tools"])
     ]
-    env, snapshot, report = build_environment(
-        slug, record["name"], specs, seed=config.seed, rows_per_table=config.rows_per_table
-    )
+    proposer = llm.program_backend()
+    if proposer is None:
+        env, snapshot, report = build_environment(
+            slug, record["name"], specs, seed=config.seed, rows_per_table=config.rows_per_table
+        )
+    else:
+        env, snapshot, report = asyncio.run(
+            build_environment_with_model(
+                slug, record["name"], specs, proposer, seed=config.seed, rows_per_table=config.rows_per_table
+            )
+        )
     if len(report.kept) < 2:
         raise ValueError(f"domain {slug}: fewer than two tools execute; refused: {report.refused}")
     save_environment(env, snapshot, storage.domain_dir(slug))
@@ -76,6 +86,8 @@ def domain_environment(
             "tables": MetadataValue.md(markdown_table(tables)),
             "programs": MetadataValue.md(markdown_table(programs)),
             "rows_per_table": config.rows_per_table,
+            "programs_by": report.source,
+            **({"program_choice": report.choice} if report.choice else {}),
         }
     )
 

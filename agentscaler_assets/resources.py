@@ -61,6 +61,8 @@ class LanguageModels(ConfigurableResource):
     teacher: str = "scripted"
     user: str = "scripted"
     synthesis: str = "template"  # task intents: `template` only, or reworded by the `openai` endpoint
+    programs: str = "rules"  # environment tables + programs: `rules`, or proposed by the `openai` endpoint
+    edge_check: str = "none"  # tool-graph edges: kept as found (`none`), or verified by the `openai` endpoint
     base_url: str = ""
     model: str = ""
     api_key_env: str = "OPENAI_API_KEY"
@@ -110,13 +112,24 @@ class LanguageModels(ConfigurableResource):
             return LLMUser(task, self.endpoint(), temperature=self.temperature)
         raise ValueError(f"unknown user kind {self.user!r} (scripted | openai)")
 
+    def _optional_role(self, role: str, kind: str, off: str) -> ChatBackend | None:
+        if kind == off:
+            return None
+        if kind == "openai":
+            return self.endpoint()
+        raise ValueError(f"unknown {role} kind {kind!r} ({off} | openai)")
+
     def synthesis_backend(self) -> ChatBackend | None:
         """The synthesis helper, or None when intents stay templated."""
-        if self.synthesis == "template":
-            return None
-        if self.synthesis == "openai":
-            return self.endpoint()
-        raise ValueError(f"unknown synthesis kind {self.synthesis!r} (template | openai)")
+        return self._optional_role("synthesis", self.synthesis, "template")
+
+    def program_backend(self) -> ChatBackend | None:
+        """The model that proposes environment tables and programs, or None for the rules alone."""
+        return self._optional_role("programs", self.programs, "rules")
+
+    def edge_backend(self) -> ChatBackend | None:
+        """The model that verifies tool-graph edges, or None to keep them as found."""
+        return self._optional_role("edge_check", self.edge_check, "none")
 
     def describe(self) -> dict[str, Any]:
         """What the metadata may show: kinds and model, never the key."""
@@ -151,6 +164,10 @@ class TrainingSettings(ConfigurableResource):
     phase1_epochs: float = 2.0
     phase2_learning_rate: float = 2e-3
     phase2_epochs: float = 2.0
+    # Optimizer steps per phase at most (-1: the epochs decide). The laptop default caps phase 1, whose
+    # data grows with every general domain the catalog adds, so the main job stays within minutes on CPU.
+    phase1_max_steps: int = 160
+    phase2_max_steps: int = -1
     packing: bool = False
     use_lora: bool = False
     seed: int = 0
@@ -166,6 +183,7 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
             teacher="openai",
             user="openai",
             synthesis="openai",
+            programs="openai",
             base_url=EnvVar("AGENTSCALER_LLM_BASE_URL"),
             model=EnvVar("AGENTSCALER_LLM_MODEL"),
         )
@@ -178,6 +196,7 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
                 gradient_accumulation_steps=8,
                 phase1_learning_rate=1e-5,
                 phase1_epochs=2.0,
+                phase1_max_steps=-1,
                 phase2_learning_rate=5e-6,
                 phase2_epochs=2.0,
             )

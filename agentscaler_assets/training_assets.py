@@ -70,6 +70,7 @@ def _phase_config(training: TrainingSettings, phase: int) -> PhaseConfig:
     return PhaseConfig(
         learning_rate=training.phase1_learning_rate if phase == 1 else training.phase2_learning_rate,
         num_train_epochs=training.phase1_epochs if phase == 1 else training.phase2_epochs,
+        max_steps=training.phase1_max_steps if phase == 1 else training.phase2_max_steps,
         per_device_train_batch_size=training.per_device_train_batch_size,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
         max_length=training.max_length,

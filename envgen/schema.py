@@ -243,9 +243,7 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
     returned = [f for f in s.spec.returned_object.get("properties", {}) if table.column(f)]
     params = list(s.spec.properties)
     not_found = f"{s.entity.replace('_', ' ')} not found"
-    filters = {
-        p: Arg(arg=p) for p in params if table.column(p) and (is_key(p) or p in returned or s.lookup)
-    }
+    filters = {p: Arg(arg=p) for p in params if table.column(p) and (is_key(p) or p in returned or s.lookup)}
     if s.action in ("get", "list"):
         steps: list[Any] = [
             Select(

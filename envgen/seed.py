@@ -45,6 +45,10 @@ _MONEY = (
 )
 
 
+# Sums an order of magnitude above everyday prices (a salary, a house), checked before `_MONEY`.
+_LARGE_MONEY = ("salary", "asking_price", "purchase_price", "offer_amount", "loan", "mortgage", "coverage")
+
+
 def _pick(name: str, words: tuple[str, ...]) -> bool:
     return any(w in name for w in words)
 
@@ -63,7 +67,9 @@ def _string(col: Column, fake: Faker) -> str:
         return fake.city()
     if "country" in n:
         return fake.country()
-    if _pick(n, ("date", "birthday", "_on", "dob")):
+    if _pick(n, ("birth", "dob")):
+        return fake.date_between(dt.date(1950, 1, 1), dt.date(2006, 12, 31)).isoformat()
+    if _pick(n, ("date", "_on")):
         return fake.date_between(dt.date(2025, 1, 1), dt.date(2026, 12, 31)).isoformat()
     if "time" in n:
         return f"{fake.random_int(6, 21):02d}:{fake.random_element(['00', '15', '30', '45'])}"
@@ -98,6 +104,12 @@ def fake_value(col: Column, fake: Faker, rng: random.Random) -> Any:
             return round(rng.uniform(1, 5), 1)
         if _pick(col.name, ("weight", "_kg", "_gb", "hours")):
             return round(rng.uniform(1, 40), 1)
+        if _pick(col.name, ("temperature", "setpoint", "celsius")):
+            return round(rng.uniform(16, 26), 1)
+        if _pick(col.name, ("percent", "pct")):
+            return round(rng.uniform(0, 100), 1)
+        if _pick(col.name, _LARGE_MONEY):
+            return round(rng.uniform(20_000, 900_000), -2)
         if _pick(col.name, _MONEY):
             return round(rng.uniform(5, 900), 2)
         return round(rng.uniform(1, 1000), 2)

@@ -3,16 +3,32 @@
 import json
 from collections import Counter
 
-from envgen.catalog.loaders import load_paths, parse_document
+from envgen.catalog.loaders import load_bundled, load_paths, parse_document
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
 
 
 def test_bundled_catalog_is_large_and_covers_the_vertical_domains(bundled_specs):
+    load = load_bundled()
+    assert not load.refused and load.duplicates == 0  # every bundled spec is valid and distinct
     tags = Counter(s.tags[0] for s in bundled_specs)
-    assert len(bundled_specs) >= 60
-    assert len(tags) >= 6
+    assert len(bundled_specs) >= 400
+    assert len(tags) >= 30 and min(tags.values()) >= 8
     assert {"retail", "airline", "telecom"} <= set(tags)
     assert all(s.returns.get("properties") or s.returns.get("items") for s in bundled_specs)
+    # explicit inputs and outputs: every parameter and returned field is typed and described
+    for s in bundled_specs:
+        fields = {**s.properties, **s.returned_object.get("properties", {})}
+        assert all(f.get("type") and f.get("description") for f in fields.values()), s.name
+
+
+def test_bundled_entity_keys_belong_to_one_domain_each(bundled_specs):
+    """A key shared by two domains would be a foreign key across them and fuse their graphs."""
+    owners: dict[str, set[str]] = {}
+    for s in bundled_specs:
+        for f in [*s.properties, *s.returned_object.get("properties", {})]:
+            if f.endswith("_id"):
+                owners.setdefault(f, set()).add(s.tags[0])
+    assert {k: v for k, v in owners.items() if len(v) > 1} == {}
 
 
 def test_parquet_round_trip_keeps_schemas(bundled_specs):

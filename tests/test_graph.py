@@ -21,10 +21,12 @@ def test_feeds_edges_join_a_returned_key_to_a_required_input(bundled_specs):
 def test_louvain_domains_follow_the_catalog_domains(bundled_graph, bundled_specs):
     _, _, domains, dropped = bundled_graph
     tags = {s.name: s.tags[0] for s in bundled_specs}
-    assert domains.height >= 6 and not dropped
+    assert domains.height >= 30 and not dropped
     for row in domains.iter_rows(named=True):
         purity = Counter(tags[t] for t in row["tools"]).most_common(1)[0][1] / len(row["tools"])
         assert purity >= 0.8, row["slug"]
+    # and each catalog domain mostly lands in one Louvain domain (no domain split in pieces)
+    assert len(set(domains["name"])) == len(set(tags.values()))
     assert set(domains.filter(domains["vertical"])["name"]) == {"retail", "airline", "telecom"}
 
 
