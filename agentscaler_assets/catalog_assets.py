@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
+from envgen.admission import admit_domains, refusal_reasons, size_histogram
 from envgen.catalog.loaders import bundled_catalog_dir, load_paths
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
 from envgen.edge_verify import verify_edges
@@ -112,13 +113,38 @@ def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels)
     )
 
 
+class DomainSettings(GraphSettings):
+    """Louvain settings (shared with `tool_graph`) plus how domains are admitted as environments."""
+
+    min_tools: int = 2  # a domain with fewer working tools gets no partition
+    workers: int = 2  # processes that build and probe the domains' environments
+
+
 @asset(group_name="catalog", deps=[tool_graph])
-def domains(context: AssetExecutionContext, config: GraphSettings, storage: StorageRoot) -> MaterializeResult:
-    """Louvain communities of the tool graph; adds and retires the `domain` partitions to match."""
+def domains(
+    context: AssetExecutionContext, config: DomainSettings, storage: StorageRoot
+) -> MaterializeResult:
+    """Louvain communities of the tool graph, each built and probed once: domains whose tools run get a
+    `domain` partition (with only their working tools); partitions of vanished domains are retired.
+    The metadata's funnel says where every API went, and why tools and domains were refused."""
     specs = frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
     edges = pl.read_parquet(storage.path("graph", "edges.parquet"))
-    frame, dropped = assign_domains(specs, edges, config.graph_config(), tuple(config.vertical))
+    found, dropped = assign_domains(specs, edges, config.graph_config(), tuple(config.vertical))
+    step = max(1, found.height // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            context.log.info(f"domains built and probed: {done}/{total}")
+
+    admission = admit_domains(
+        found, specs, dropped, min_tools=config.min_tools, workers=config.workers, progress=progress
+    )
+    frame = admission.domains
     write_parquet(frame, storage.path("domains", "domains.parquet"))
+    write_parquet(admission.refused_tools, storage.path("domains", "refused_tools.parquet"))
+    write_parquet(admission.refused_domains, storage.path("domains", "refused_domains.parquet"))
+    for r in admission.refused_domains.iter_rows(named=True):
+        context.log.warning(f"domain {r['slug']} refused: {r['reason']}")
     instance = context.instance
     existing = set(instance.get_dynamic_partitions(domain_partitions.name))
     wanted = frame["slug"].to_list()
@@ -128,15 +154,30 @@ def domains(context: AssetExecutionContext, config: GraphSettings, storage: Stor
         instance.add_dynamic_partitions(domain_partitions.name, added)
     for slug in retired:
         instance.delete_dynamic_partition(domain_partitions.name, slug)
+    refused = {}
+    if admission.refused_tools.height:
+        refused["refused_tool_reasons"] = MetadataValue.md(
+            markdown_table(refusal_reasons(admission.refused_tools))
+        )
+        refused["refused_tools"] = MetadataValue.md(markdown_table(admission.refused_tools))
+    if admission.refused_domains.height:
+        refused["refused_domains"] = MetadataValue.md(markdown_table(admission.refused_domains))
     return MaterializeResult(
         metadata={
             "domains": frame.height,
+            "domains_refused": admission.refused_domains.height,
+            "tools_refused": admission.refused_tools.height,
+            "tools_without_domain": len(dropped),
+            "funnel": MetadataValue.md(markdown_table(admission.funnel)),
+            "domain_size_histogram": MetadataValue.md(
+                markdown_table(size_histogram(frame["n_tools"].to_list()))
+            ),
             "vertical_domains": MetadataValue.json(frame.filter(pl.col("vertical"))["slug"].to_list()),
             "partitions_added": MetadataValue.json(added),
             "partitions_retired": MetadataValue.json(retired),
-            "tools_without_domain": len(dropped),
             "domain_sizes": MetadataValue.md(
-                markdown_table(frame.select("slug", "name", "n_tools", "vertical"))
+                markdown_table(frame.select("slug", "name", "n_tools", "n_refused", "vertical"), max_rows=60)
             ),
+            **refused,
         }
     )

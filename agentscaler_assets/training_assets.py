@@ -130,6 +130,9 @@ def _train(
     cfg = _phase_config(training, phase)
     _fresh_out_dir(out, [init, sft_path], cfg)
     train_rows, val_rows = load_rows(sft_path, "train"), load_rows(sft_path, "validation")
+    cap = training.max_validation_rows
+    if 0 <= cap < len(val_rows):
+        val_rows = [val_rows[i * len(val_rows) // cap] for i in range(cap)]  # evenly spread: every domain
     context.log.info(f"phase {phase}: {len(train_rows)} train / {len(val_rows)} validation rows from {data}")
     with forward_logs("train", context):
         result: PhaseResult = train_phase(init, train_rows, val_rows, out, cfg)

@@ -258,7 +258,10 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
         ]
         return ToolProgram(tool=s.spec.name, kind="read", action=s.action, entity=s.entity, steps=steps)
     if s.key not in params and s.action != "insert":
-        raise ProgramError(f"tool {s.spec.name!r}: a {s.action} needs the key {s.key!r} as a parameter")
+        article = "an" if s.action[0] in "aeiou" else "a"
+        raise ProgramError(
+            f"tool {s.spec.name!r}: {article} {s.action} needs the key {s.key!r} as a parameter"
+        )
     status = _single_status(s.spec)
     by_key = {s.key: Arg(arg=s.key)}
     steps = list(_reference_checks(s, tables))
