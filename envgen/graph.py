@@ -23,6 +23,14 @@ from envgen.embedders import Embedder, TfidfEmbedder
 from envgen.schema import is_key
 from envgen.similarity import similar_pairs
 
+DOMAIN_SCHEMA = {
+    "slug": pl.String,
+    "name": pl.String,
+    "tools": pl.List(pl.String),
+    "n_tools": pl.Int64,
+    "vertical": pl.Boolean,
+}
+
 
 @dataclass(frozen=True)
 class GraphConfig:
@@ -173,14 +181,4 @@ def assign_domains(
                 "vertical": label in vertical,
             }
         )
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "slug": pl.String,
-            "name": pl.String,
-            "tools": pl.List(pl.String),
-            "n_tools": pl.Int64,
-            "vertical": pl.Boolean,
-        },
-    )
-    return frame, dropped
+    return pl.DataFrame(rows, schema=DOMAIN_SCHEMA), dropped

@@ -8,18 +8,13 @@ from dataclasses import replace
 import polars as pl
 
 from envgen.admission import admit_domains, refusal_reasons, size_histogram
+from envgen.graph import DOMAIN_SCHEMA
 
 
 def _frame(rows):
     return pl.DataFrame(
         [{"slug": s, "name": s, "tools": t, "n_tools": len(t), "vertical": False} for s, t in rows],
-        schema={
-            "slug": pl.String,
-            "name": pl.String,
-            "tools": pl.List(pl.String),
-            "n_tools": pl.Int64,
-            "vertical": pl.Boolean,
-        },
+        schema=DOMAIN_SCHEMA,
     )
 
 
