@@ -111,11 +111,13 @@ def probe_tool(
         call = sample_call(ep, tool, ChainContext(), rng, fake)
         if call is None:
             return "no arguments can be sampled from the seeded state", {}
-        before = ep.state_hash()
+        # Only the tables the program writes can change; hashing just those keeps probing cheap.
+        written = {step.table for step in program.steps if step.op in ("insert", "update", "delete")}
+        before = ep.state_hash(written)
         res = ep.call(tool, call.arguments)
         if not res.ok:
             return f"call failed: {res.output}", call.arguments
-        if program.kind == "write" and ep.state_hash() == before:
+        if program.kind == "write" and ep.state_hash(written) == before:
             return "write did not change the state", call.arguments
         required = env.tool_schema(tool)["parameters"].get("required", [])
         if required:

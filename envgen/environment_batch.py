@@ -122,18 +122,55 @@ def _jobs(domains: pl.DataFrame, specs: Sequence[ToolSpec]) -> tuple[list[_Job],
     jobs, failed = [], {}
     for i, row in enumerate(domains.select("slug", "name", "tools").iter_rows(named=True)):
         tools = list(row["tools"] or [])
-        job = _Job(i, row["slug"], row["name"], tuple(by_name[t] for t in tools if t in by_name))
         missing = [t for t in tools if t not in by_name]
         if missing:
             failed[i] = DomainBuild(row["slug"], row["name"], len(tools), error=f"unknown tools {missing}")
         else:
-            jobs.append(job)
+            jobs.append(_Job(i, row["slug"], row["name"], tuple(by_name[t] for t in tools)))
     return jobs, failed
 
 
 def default_chunk_size(n_jobs: int, workers: int) -> int:
     """About 16 chunks per worker (so the last ones balance the load), at most 32 domains each."""
     return max(1, min(32, math.ceil(n_jobs / (workers * 16))))
+
+
+def _drain(
+    pool: ProcessPoolExecutor,
+    source: deque[list[_Job]],
+    limit: int,
+    opts: _Options,
+    done: Callable[[int, DomainBuild], None],
+) -> list[list[_Job]]:
+    """Run `source`'s chunks on `pool`, at most `limit` in flight (so queued specs do not pile up in
+    memory). Returns [] when all ran, or, when a worker died, the chunks the broken pool took down."""
+    in_flight: dict[Future, list[_Job]] = {}
+    while source or in_flight:
+        while source and len(in_flight) < limit:
+            chunk = source.popleft()
+            try:
+                in_flight[pool.submit(_build_chunk, chunk, opts)] = chunk
+            except BrokenProcessPool:
+                source.appendleft(chunk)  # never ran; the chunks in flight are the suspects
+                return list(in_flight.values())
+        finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        lost = []
+        for fut in finished:
+            chunk = in_flight.pop(fut)
+            try:
+                results = fut.result()
+            except BrokenProcessPool:
+                lost.append(chunk)
+                continue
+            except Exception as exc:  # e.g. a spec that cannot be pickled: only this chunk's domains
+                for job in chunk:
+                    done(job.index, _failed(job, f"{type(exc).__name__}: {exc}"))
+                continue
+            for index, build in results:
+                done(index, build)
+        if lost:
+            return lost + list(in_flight.values())
+    return []
 
 
 def _run_pool(
@@ -144,44 +181,21 @@ def _run_pool(
     mp_context: str,
     done: Callable[[int, DomainBuild], None],
 ) -> None:
-    """Run jobs in chunks, at most 2 chunks per worker in flight (so queued specs do not pile up in
-    memory). When a worker dies, the pool is replaced and the jobs it took down are retried alone, one
-    at a time, so the job that kills a worker is the only one recorded as failed."""
+    """Run jobs in chunks over `workers` processes. When a worker dies, the pool is replaced and every
+    domain it took down becomes a suspect; suspects are retried one at a time in a pool of one, so the
+    domain that kills a worker is the only one recorded as failed, and then the rest go on in parallel."""
     ctx = multiprocessing.get_context(mp_context)
     queue: deque[list[_Job]] = deque(jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size))
-    isolated = False  # after a worker death: one job at a time, so a death names its job
-    while queue:
-        limit = 1 if isolated else workers * 2
-        retry: list[list[_Job]] = []
+    suspects: deque[list[_Job]] = deque()
+    while queue or suspects:
+        isolated = bool(suspects)
         with ProcessPoolExecutor(max_workers=1 if isolated else workers, mp_context=ctx) as pool:
-            in_flight: dict[Future, list[_Job]] = {}
-            broken = False
-            while (queue or in_flight) and not broken:
-                while queue and len(in_flight) < limit:
-                    chunk = queue.popleft()
-                    in_flight[pool.submit(_build_chunk, chunk, opts)] = chunk
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    chunk = in_flight.pop(fut)
-                    try:
-                        for index, build in fut.result():
-                            done(index, build)
-                    except BrokenProcessPool as exc:
-                        broken = True
-                        if isolated:
-                            done(chunk[0].index, _failed(chunk[0], f"worker process died: {exc}"))
-                        else:
-                            retry += [[job] for job in chunk]
-                    except Exception as exc:  # e.g. a spec that cannot be pickled
-                        for job in chunk:
-                            done(job.index, _failed(job, f"{type(exc).__name__}: {exc}"))
-            if broken:
-                # The pool is gone and so are the chunks still in it; they did nothing wrong themselves.
-                for fut, chunk in in_flight.items():
-                    fut.cancel()
-                    retry += [[job] for job in chunk]
-                isolated = True
-        queue.extendleft(reversed(retry))
+            lost = _drain(pool, suspects if isolated else queue, 1 if isolated else 2 * workers, opts, done)
+        for chunk in lost:
+            if isolated:  # it ran alone, so it is what killed the worker
+                done(chunk[0].index, _failed(chunk[0], "worker process died while building this domain"))
+            else:
+                suspects.extend([job] for job in chunk)
 
 
 def build_environments(

