@@ -2,7 +2,8 @@
 
 For each size, a fresh subprocess generates a synthetic catalog of that many APIs
 (`envgen.catalog.synthetic`), builds the tool graph (`build_graph`), splits it into domains
-(`assign_domains`) and builds every domain's environment in a process pool (`build_environments`). A
+(`assign_domains`) and builds and probes every domain's environment in a process pool (`admit_domains`, as the
+`domains` asset does). A
 fresh process per size makes the peak RSS that size's own (ru_maxrss never goes down).
 
 Printed per size: edges by kind; domains found, how many the generator made, and the largest; tools
@@ -125,8 +126,8 @@ def _stage(name: str, seconds: dict[str, float], rss_after: dict[str, float], pr
 
 def measure(n: int, workers: int, seed: int, profile: str | None) -> dict:
     """One size, end to end, in this process; returns the row (run in a fresh child per size)."""
+    from envgen.admission import admit_domains
     from envgen.catalog.synthetic import generate_catalog
-    from envgen.environment_batch import build_environments
     from envgen.graph import GraphConfig, assign_domains, build_graph
 
     cfg = GraphConfig(seed=seed)
@@ -140,9 +141,11 @@ def measure(n: int, workers: int, seed: int, profile: str | None) -> dict:
         with _stage("domains", seconds, rss_after, profile):
             domains, dropped = assign_domains(specs, edges, cfg)
         with _stage("environments", seconds, rss_after, profile):
-            builds = build_environments(domains, specs, seed=seed, workers=workers)
+            # what the `domains` asset runs: every domain built and probed, refused ones set apart
+            admission = admit_domains(domains, specs, dropped, workers=workers, seed=seed)
 
     kinds = Counter(edges["kind"].to_list())
+    kept = int(admission.domains["n_tools"].sum() or 0)
     tags = {s.name: s.tags[0] for s in specs}
     return {
         "apis": n,
@@ -152,10 +155,10 @@ def measure(n: int, workers: int, seed: int, profile: str | None) -> dict:
         "generated_domains": len(set(tags.values())),
         "largest_domain": max(domains["n_tools"].to_list(), default=0),
         "dropped": len(dropped),
-        "kept": sum(len(b.kept) for b in builds),
-        "refused": sum(len(b.refused) for b in builds),
-        "failed_domains": sum(b.failed for b in builds),
-        "kept_pct": 100 * sum(len(b.kept) for b in builds) / n if n else 0.0,
+        "kept": kept,
+        "refused": admission.refused_tools.height,
+        "failed_domains": admission.refused_domains.height,
+        "kept_pct": 100 * kept / n if n else 0.0,
         "purity": _purity(domains, tags),
         "seconds": seconds,
         "total_s": sum(seconds.values()),
