@@ -71,7 +71,10 @@ def admit_domains(
         schema={"slug": pl.String, "name": pl.String, "n_tools": pl.Int64, "reason": pl.String},
         orient="row",
     )
-    in_refused_domains = sum(len(b.kept) for b in builds if b.failed or len(b.kept) < min_tools)
+    # a build that raised has no kept/refused split: all its tools went down with the domain
+    in_refused_domains = sum(
+        b.n_tools if b.failed else len(b.kept) for b in builds if b.failed or len(b.kept) < min_tools
+    )
     funnel = pl.DataFrame(
         [
             ("APIs in the catalog", len(specs), None),

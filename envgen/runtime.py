@@ -302,12 +302,15 @@ class Episode:
         try:
             args = validate_arguments(tool, arguments)
             output = Interpreter(self.env, self.conn, args).run(program)
-        except (ToolError, sqlite3.Error) as exc:
+        except (ToolError, sqlite3.Error, TypeError) as exc:
+            # TypeError: a program comparing or adding values of different types (a model-written check
+            # such as "a" > 1) fails that call, never the episode.
             self.conn.execute("ROLLBACK TO call")
             self.conn.execute("RELEASE call")
             if isinstance(exc, ToolError):
                 return CallResult(False, {"type": exc.kind, "message": exc.message})
-            return CallResult(False, {"type": "database_error", "message": str(exc)})
+            kind = "database_error" if isinstance(exc, sqlite3.Error) else "internal"
+            return CallResult(False, {"type": kind, "message": str(exc)})
         self.conn.execute("RELEASE call")
         return CallResult(True, output)
 

@@ -11,6 +11,7 @@ Rules (documented in README's catalog conventions):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +142,12 @@ def lookup_entity(spec: ToolSpec) -> str:
     `daily_forecast`), in one identifier."""
     words = [w for w in spec.name.lower().split("_") if w]
     verbs = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
-    if len(words) > 1 and words[0] in verbs:
+    if len(words) > 1 and words[0] in verbs and words[1][:1].isalpha():  # `get_2fa_code` keeps its verb
         words = words[1:]
-    return "_".join(words)[:48].rstrip("_")
+    entity = "_".join(words)
+    if len(entity) > 48:  # long names that share a prefix must not share a table
+        entity = f"{entity[:39].rstrip('_')}_{hashlib.sha1(entity.encode()).hexdigest()[:8]}"
+    return entity
 
 
 def shape(spec: ToolSpec) -> ToolShape:

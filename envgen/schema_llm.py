@@ -90,8 +90,11 @@ def parse_proposal(
             raise ValueError(f"table #{k}: {_first_error(exc)}") from None
     tool_names = {s.name for s in specs}
     programs: dict[str, ToolProgram] = {}
-    for raw in doc.get("programs") or []:
-        tool = raw.get("tool") if isinstance(raw, dict) else None
+    raw_programs = doc.get("programs") or []
+    if not isinstance(raw_programs, list):
+        raise ValueError("`programs` is not a list")
+    for raw in raw_programs:
+        tool = raw.get("tool") if isinstance(raw, dict) and isinstance(raw.get("tool"), str) else None
         try:
             program = ToolProgram.model_validate(raw)
         except ValidationError as exc:
@@ -122,10 +125,12 @@ async def build_environment_with_model(
     report = BuildReport(source="model")
     try:
         draft = parse_proposal(reply.get("content") or "", domain, name, specs, seed, rows_per_table, report)
-    except ValueError as exc:
-        rules[2].choice = f"rules: the model's proposal is unusable ({exc})"
+        # A model can write a schema SQLite refuses (a table twice, a key that is not a column): whatever
+        # the draft breaks, the rules' draft stands and the reason is recorded.
+        model = prove(draft, report, probe_attempts)
+    except Exception as exc:
+        rules[2].choice = f"rules: the model's proposal is unusable ({type(exc).__name__}: {exc})"
         return rules
-    model = prove(draft, report, probe_attempts)
     n = len(specs)
     tally = f"model {len(model[2].kept)}/{n} tools run, rules {len(rules[2].kept)}/{n}"
     if len(model[2].kept) >= len(rules[2].kept):

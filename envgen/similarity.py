@@ -117,6 +117,8 @@ def similar_pairs(
     if x.shape[0] < 2:
         return _empty()
     if sp.issparse(x):
+        if threshold < 0:
+            raise ValueError(f"threshold {threshold}: sparse search needs a threshold >= 0")
         i, j, v = _sparse_pairs(x, threshold, rare_df, chunk)
     else:
         i, j, v = _dense_pairs(x, threshold, chunk)

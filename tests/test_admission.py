@@ -66,3 +66,13 @@ def test_size_histogram_buckets():
         "24-47": 1,
         "48+": 1,
     }
+
+
+def test_a_domain_whose_build_fails_is_counted_in_the_funnel(bundled_specs):
+    hotel = [s.name for s in bundled_specs if s.tags[0] == "hotel"]
+    frame = _frame([("hotel", hotel), ("ghost", ["no_such_tool", "nor_this_one"])])
+    adm = admit_domains(frame, bundled_specs, without_domain=[])
+    assert adm.refused_domains.row(0, named=True)["reason"].startswith("unknown tools")
+    funnel = {r["stage"]: (r["tools"], r["domains"]) for r in adm.funnel.iter_rows(named=True)}
+    assert funnel["in domains refused as a whole"] == (2, 1)
+    assert funnel["accepted: proven to run"] == (13, 1)

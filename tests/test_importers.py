@@ -11,10 +11,10 @@ import pytest
 from envgen.catalog import loaders
 from envgen.catalog.loaders import load_paths, parse_document
 from envgen.catalog.openapi import snake_case
-from envgen.catalog.spec import NAME_RE
+from envgen.catalog.spec import NAME_RE, ToolSpec
 from envgen.catalog.toolbench import tool_name
 from envgen.environment import build_environment
-from envgen.schema import classify
+from envgen.schema import classify, lookup_entity
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 
@@ -387,3 +387,13 @@ def test_every_imported_tool_executes_including_stateless_lookups():
     call = report.probes["skycast_weather__daily_forecast"]
     rows = [r for r in snap.execute("SELECT location FROM skycast_weather_daily_forecast").fetchall()]
     assert (call["location"],) in rows  # the probe looked up a seeded record
+
+
+def test_lookup_tables_get_safe_distinct_names():
+    def spec(name: str) -> ToolSpec:
+        return ToolSpec(name, "", {"type": "object", "properties": {}}, {}, "test", "test")
+
+    assert lookup_entity(spec("get_2fa_code")) == "get_2fa_code"  # an identifier must start with a letter
+    assert lookup_entity(spec("get_daily_forecast")) == "daily_forecast"
+    a, b = lookup_entity(spec("get_" + "a" * 47 + "_b")), lookup_entity(spec("get_" + "a" * 47 + "_c"))
+    assert a != b and len(a) <= 48 and len(b) <= 48

@@ -139,3 +139,20 @@ def test_static_check_names_missing_columns_arguments_and_bindings(rule_doc):
     assert "argument 'reason_code' is not a parameter" in program_problem(
         doc, ToolProgram.model_validate(prog)
     )
+
+
+def test_a_schema_sqlite_refuses_keeps_the_rules(hotel_specs, rule_doc):
+    tables = rule_doc["tables"] + [rule_doc["tables"][0]]  # the same table twice
+    _, report, _ = _build(hotel_specs, json.dumps({"tables": tables, "programs": rule_doc["programs"]}))
+    assert report.source == "rules" and len(report.kept) == 13
+    assert "OperationalError" in report.choice and "already exists" in report.choice
+
+
+def test_a_program_comparing_mismatched_types_fails_only_its_tool(hotel_specs, rule_doc):
+    book = next(p for p in rule_doc["programs"] if p["tool"] == "book_room")
+    check = {"op": "check", "left": {"const": "a"}, "cmp": "gt", "right": {"const": 1}, "error": "never"}
+    book["steps"].insert(0, check)
+    _, report, _ = _build(
+        hotel_specs, json.dumps({"tables": rule_doc["tables"], "programs": rule_doc["programs"]})
+    )
+    assert report.source == "rules" and report.choice == "rules: model 12/13 tools run, rules 13/13"
