@@ -269,6 +269,12 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
     status = _single_status(s.spec)
     by_key = {s.key: Arg(arg=s.key)}
     steps = list(_reference_checks(s, tables))
+    if s.action != "insert" and s.key not in s.spec.required:
+        # An omitted filter matches every row (that is what optional read filters are for), so a write
+        # whose spec leaves its key optional must refuse to run without one.
+        steps.insert(
+            0, Check(left=Arg(arg=s.key), cmp="ne", right=Const(const=None), error=f"{s.key} is required")
+        )
     if s.action == "insert":
         values = {p: Arg(arg=p) for p in params if table.column(p) and p != s.key}
         values[s.key] = NewKey(new_key=s.entity)

@@ -1,7 +1,9 @@
 """Every bundled domain materialises with every tool proven to run; seeding is reproducible."""
 
+from dataclasses import replace
+
 from envgen.environment import build_environment, load_environment, seeded_snapshot
-from envgen.runtime import state_hash
+from envgen.runtime import Episode, state_hash
 
 
 def test_every_bundled_domain_builds_and_every_tool_executes(bundled_specs, bundled_graph):
@@ -32,3 +34,18 @@ def test_seeding_is_deterministic_and_references_point_at_rows(airline, tmp_path
 def test_saved_environment_loads_back(airline):
     env, db = load_environment(airline.path.parent)
     assert env == airline.env and db.exists()
+
+
+def test_a_write_whose_key_is_optional_refuses_to_run_without_it(bundled_specs):
+    """An omitted filter matches every row, so without this a keyless cancel would cancel everything."""
+    hotel = [s for s in bundled_specs if s.tags[0] == "hotel"]
+    cancel = next(s for s in hotel if s.name == "cancel_booking")
+    params = {**cancel.parameters, "required": ["cancellation_reason"]}
+    specs = [replace(s, parameters=params) if s is cancel else s for s in hotel]
+    env, snap, report = build_environment("hotel", "hotel", specs)
+    assert "cancel_booking" in report.kept
+    ep = Episode(env, snap)
+    before = ep.state_hash()
+    res = ep.call("cancel_booking", {"cancellation_reason": "plans changed"})
+    assert not res.ok and res.output["message"] == "booking_id is required"
+    assert ep.state_hash() == before
