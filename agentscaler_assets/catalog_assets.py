@@ -57,6 +57,7 @@ class GraphSettings(Config):
     similarity_threshold: float = 0.35
     resolution: float = 1.0
     min_domain_size: int = 4
+    max_domain_size: int = 40
     seed: int = 0
     vertical: list[str] = ["retail", "airline", "telecom"]
     embedder: str = "tfidf"  # `tfidf` (offline) or `openai` (an OpenAI-compatible embeddings endpoint)
@@ -70,6 +71,7 @@ class GraphSettings(Config):
             similarity_threshold=self.similarity_threshold,
             resolution=self.resolution,
             min_domain_size=self.min_domain_size,
+            max_domain_size=self.max_domain_size,
             seed=self.seed,
         )
 

@@ -38,6 +38,7 @@ class GraphConfig:
     feeds_weight: float = 1.0
     resolution: float = 1.0
     min_domain_size: int = 4
+    max_domain_size: int = 40  # larger communities are split by Louvain on their own subgraph
     seed: int = 0
 
 
@@ -111,15 +112,32 @@ def _undirected(names: list[str], edges: pl.DataFrame) -> nx.Graph:
     return g
 
 
+def _louvain(g: nx.Graph, cfg: GraphConfig) -> list[set[str]]:
+    """Louvain, then oversized communities split again on their own subgraph.
+
+    Modularity has a resolution limit: in a graph of thousands of domains, two look-alike domains joined
+    by a few weak edges score better merged than apart. On the merged community's own subgraph the
+    total weight is small, so Louvain separates them. A community Louvain cannot split stays whole.
+    """
+    out: list[set[str]] = []
+    todo = [g]
+    while todo:
+        graph = todo.pop()
+        parts = nx.community.louvain_communities(
+            graph, weight="weight", resolution=cfg.resolution, seed=cfg.seed
+        )
+        for part in map(set, parts):
+            if len(part) > cfg.max_domain_size and len(parts) > 1:
+                todo.append(graph.subgraph(part))
+            else:
+                out.append(part)
+    return out
+
+
 def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tuple[list[set[str]], list[str]]:
     """Louvain communities with small ones merged into their best-tied neighbour; returns (kept, dropped)."""
     g = _undirected(names, edges)
-    comms = [
-        set(c)
-        for c in nx.community.louvain_communities(
-            g, weight="weight", resolution=cfg.resolution, seed=cfg.seed
-        )
-    ]
+    comms = _louvain(g, cfg)
     comms.sort(key=lambda c: (-len(c), min(c)))
     big = [c for c in comms if len(c) >= cfg.min_domain_size]
     home = {tool: k for k, c in enumerate(big) for tool in c}

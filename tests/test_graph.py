@@ -38,3 +38,17 @@ def test_slugs_are_stable_across_resynthesis(bundled_specs, bundled_graph):
     assert dict(zip(again["slug"], again["tools"].to_list(), strict=True)) == dict(
         zip(domains["slug"], domains["tools"].to_list(), strict=True)
     )
+
+
+def test_oversized_communities_are_split_on_their_own_subgraph(bundled_specs, bundled_graph):
+    """Louvain's resolution limit merges look-alike domains at scale; a community above
+    `max_domain_size` is re-clustered alone, so no domain stays larger than that when it can be split."""
+    _, edges, _, _ = bundled_graph
+    cfg = GraphConfig(max_domain_size=8, min_domain_size=2)
+    domains, _ = assign_domains(bundled_specs, edges, cfg)
+    tags = {s.name: s.tags[0] for s in bundled_specs}
+    assert domains["n_tools"].max() <= 8 + cfg.min_domain_size  # small leftovers may merge back in
+    assert domains.height > 40
+    # the pieces are still pieces of one catalog domain each
+    impure = [r["slug"] for r in domains.iter_rows(named=True) if len({tags[t] for t in r["tools"]}) > 1]
+    assert len(impure) <= domains.height // 10
