@@ -642,14 +642,41 @@ class _Domain:
             tags=(self.tag, self.nouns[role]),
         )
 
-    def get_party(self) -> ToolSpec:
-        k, w, t = self.key["party"], self.words("party"), self.title
+    def keyed(
+        self,
+        role: str,
+        name: str,
+        description: str,
+        args: tuple[str, ...] = (),
+        returned: list[str] | None = None,
+        status: dict[str, Any] | None = None,
+    ) -> ToolSpec:
+        """A tool acting on one `role` record named by its key; the key and every `args` are required.
+        It returns the record (or only `returned`), with `status` as the returned status schema."""
+        names = [self.key[role], *args]
+        params = _params(self.fields, names, names)
+        return self.spec(name, description, role, params, self.record(role, returned, status))
+
+    def listing(
+        self, parent: str, role: str, states: tuple[str, ...], name: str, description: str
+    ) -> ToolSpec:
+        """The `role` records of one `parent` record, optionally only those in one of `states`."""
+        kp, w = self.key[parent], self.words(role)
+        fields = {**self.fields, "status": self.status(role, states, "only this")}
         return self.spec(
+            name,
+            description,
+            role,
+            _params(fields, [kp, "status"], [kp]),
+            {"type": "array", "description": f"The {plural(w)}.", "items": self.record(role)},
+        )
+
+    def get_party(self) -> ToolSpec:
+        w, t = self.words("party"), self.title
+        return self.keyed(
+            "party",
             f"get_{self.brand}_{self.nouns['party']}_profile",
             f"Look up a {t} {w} by id and return their contact details. Fails if no {w} has that id.",
-            "party",
-            _params(self.fields, [k], [k]),
-            self.record("party"),
         )
 
     def register_party(self) -> ToolSpec:
@@ -664,13 +691,13 @@ class _Domain:
         )
 
     def update_party_contact(self) -> ToolSpec:
-        k, w, t = self.key["party"], self.words("party"), self.title
-        return self.spec(
+        w, t = self.words("party"), self.title
+        return self.keyed(
+            "party",
             f"update_{self.brand}_{self.nouns['party']}_contact",
             f"Change the email address and phone number on a {t} {w} account.",
-            "party",
-            _params(self.fields, [k, self.email, self.phone], [k, self.email, self.phone]),
-            self.record("party", [k, self.email, self.phone]),
+            (self.email, self.phone),
+            [self.key["party"], self.email, self.phone],
         )
 
     def find_party_by_email(self) -> ToolSpec:
@@ -696,23 +723,20 @@ class _Domain:
         )
 
     def get_resource(self) -> ToolSpec:
-        k, w, t = self.key["resource"], self.words("resource"), self.title
-        return self.spec(
+        w, t = self.words("resource"), self.title
+        return self.keyed(
+            "resource",
             f"get_{self.brand}_{self.nouns['resource']}_details",
             f"Return a {t} {w}'s details. Fails if no {w} has that id.",
-            "resource",
-            _params(self.fields, [k], [k]),
-            self.record("resource"),
         )
 
     def check_resource_availability(self) -> ToolSpec:
-        k, w, t = self.key["resource"], self.words("resource"), self.title
-        return self.spec(
+        w, t = self.words("resource"), self.title
+        return self.keyed(
+            "resource",
             f"check_{self.brand}_{self.nouns['resource']}_availability",
             f"Check whether a {t} {w} can be booked and how many it can take.",
-            "resource",
-            _params(self.fields, [k], [k]),
-            self.record("resource", [k, "status", self.capacity]),
+            returned=[self.key["resource"], "status", self.capacity],
         )
 
     def create_deal(self) -> ToolSpec:
@@ -730,68 +754,64 @@ class _Domain:
         )
 
     def get_deal(self) -> ToolSpec:
-        k, w, t = self.key["deal"], self.words("deal"), self.title
-        return self.spec(
+        w, t = self.words("deal"), self.title
+        return self.keyed(
+            "deal",
             f"get_{self.brand}_{self.nouns['deal']}_details",
             f"Return a {t} {w} with its date, total and status. Fails if no {w} has that id.",
-            "deal",
-            _params(self.fields, [k], [k]),
-            self.record("deal"),
         )
 
     def list_party_deals(self) -> ToolSpec:
-        kp, w, t = self.key["party"], self.words("deal"), self.title
-        fields = {**self.fields, "status": self.status("deal", self.deal_states, "only this")}
-        return self.spec(
+        w, t = self.words("deal"), self.title
+        return self.listing(
+            "party",
+            "deal",
+            self.deal_states,
             f"list_{self.brand}_{self.nouns['party']}_{plural(self.nouns['deal'])}",
             f"List a {t} {self.words('party')}'s {plural(w)}, optionally only those in one status.",
-            "deal",
-            _params(fields, [kp, "status"], [kp]),
-            {"type": "array", "description": f"The {plural(w)}.", "items": self.record("deal")},
         )
 
     def cancel_deal(self) -> ToolSpec:
         k, w, t = self.key["deal"], self.words("deal"), self.title
         cancelled = self.deal_states[3]
-        return self.spec(
+        return self.keyed(
+            "deal",
             f"cancel_{self.brand}_{self.nouns['deal']}",
             f"Cancel a {t} {w}, giving a reason. Fails if it is already cancelled.",
-            "deal",
-            _params(self.fields, [k, "cancellation_reason"], [k, "cancellation_reason"]),
-            self.record(
-                "deal", [k, "status", "cancellation_reason"], self.status("deal", [cancelled], "new")
-            ),
+            ("cancellation_reason",),
+            [k, "status", "cancellation_reason"],
+            self.status("deal", [cancelled], "new"),
         )
 
     def reschedule_deal(self) -> ToolSpec:
-        k, w, t = self.key["deal"], self.words("deal"), self.title
-        return self.spec(
+        w, t = self.words("deal"), self.title
+        return self.keyed(
+            "deal",
             f"reschedule_{self.brand}_{self.nouns['deal']}",
             f"Move a {t} {w} to another date.",
-            "deal",
-            _params(self.fields, [k, self.when], [k, self.when]),
-            self.record("deal", [k, self.when]),
+            (self.when,),
+            [self.key["deal"], self.when],
         )
 
     def complete_deal(self) -> ToolSpec:
         k, w, t = self.key["deal"], self.words("deal"), self.title
         done = self.deal_states[2]
-        return self.spec(
+        return self.keyed(
+            "deal",
             f"complete_{self.brand}_{self.nouns['deal']}",
             f"Mark a {t} {w} as {done}. Fails if it already is.",
-            "deal",
-            _params(self.fields, [k], [k]),
-            self.record("deal", [k, "status"], self.status("deal", [done], "new")),
+            returned=[k, "status"],
+            status=self.status("deal", [done], "new"),
         )
 
     def update_deal_notes(self) -> ToolSpec:
-        k, w, t = self.key["deal"], self.words("deal"), self.title
-        return self.spec(
+        w, t = self.words("deal"), self.title
+        return self.keyed(
+            "deal",
             f"update_{self.brand}_{self.nouns['deal']}_{self.notes}",
             f"Replace the free-text notes on a {t} {w}.",
-            "deal",
-            _params(self.fields, [k, self.notes], [k, self.notes]),
-            self.record("deal", [k, self.notes]),
+            (self.notes,),
+            [self.key["deal"], self.notes],
         )
 
     def create_child(self) -> ToolSpec:
@@ -809,24 +829,21 @@ class _Domain:
         )
 
     def get_child(self) -> ToolSpec:
-        k, w, t = self.key["child"], self.words("child"), self.title
-        return self.spec(
+        w, t = self.words("child"), self.title
+        return self.keyed(
+            "child",
             f"get_{self.brand}_{self.nouns['child']}",
             f"Return a {t} {w}. Fails if no {w} has that id.",
-            "child",
-            _params(self.fields, [k], [k]),
-            self.record("child"),
         )
 
     def list_deal_children(self) -> ToolSpec:
-        kd, w, t = self.key["deal"], self.words("child"), self.title
-        fields = {**self.fields, "status": self.status("child", self.child_states, "only this")}
-        return self.spec(
+        w, t = self.words("child"), self.title
+        return self.listing(
+            "deal",
+            "child",
+            self.child_states,
             f"list_{self.brand}_{self.nouns['deal']}_{plural(self.nouns['child'])}",
             f"List the {plural(w)} of a {t} {self.words('deal')}, optionally only those in one status.",
-            "child",
-            _params(fields, [kd, "status"], [kd]),
-            {"type": "array", "description": f"The {plural(w)}.", "items": self.record("child")},
         )
 
     def remove_child(self) -> ToolSpec:
