@@ -78,6 +78,7 @@ UPDATE_VERBS = {
     "return",
 }
 DELETE_VERBS = {"delete", "remove"}
+ALL_VERBS = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
 
 
 class ProgramError(ValueError):
@@ -141,8 +142,7 @@ def lookup_entity(spec: ToolSpec) -> str:
     """The table a lookup tool reads: its name without a leading verb (`get_daily_forecast` ->
     `daily_forecast`), in one identifier."""
     words = [w for w in spec.name.lower().split("_") if w]
-    verbs = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
-    if len(words) > 1 and words[0] in verbs and words[1][:1].isalpha():  # `get_2fa_code` keeps its verb
+    if len(words) > 1 and words[0] in ALL_VERBS and words[1][:1].isalpha():  # `get_2fa_code` keeps its verb
         words = words[1:]
     entity = "_".join(words)
     if len(entity) > 48:  # long names that share a prefix must not share a table
