@@ -149,7 +149,7 @@ def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tupl
             for b, data in g[a].items():
                 if b in home:
                     ties[home[b]] += data.get("weight", 0.0)
-        if ties:
+        if ties and max(ties.values()) > 0:  # as before the rewrite: zero-weight ties do not merge
             best = min(ties, key=lambda k: (-ties[k], k))
             big[best] |= small
         else:
