@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
-from envgen.admission import admit_domains, refusal_reasons, size_histogram
+from envgen.admission import MIN_TOOLS, admit_domains, refusal_reasons, size_histogram
 from envgen.catalog.loaders import bundled_catalog_dir, load_paths
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
 from envgen.edge_verify import verify_edges
@@ -118,7 +118,7 @@ def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels)
 class DomainSettings(GraphSettings):
     """Louvain settings (shared with `tool_graph`) plus how domains are admitted as environments."""
 
-    min_tools: int = 2  # a domain with fewer working tools gets no partition
+    min_tools: int = MIN_TOOLS  # a domain with fewer working tools gets no partition
     workers: int = 2  # processes that build and probe the domains' environments
 
 

@@ -11,6 +11,7 @@ from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from envgen.admission import MIN_TOOLS
 from envgen.catalog.spec import frame_to_specs
 from envgen.environment import build_environment, load_environment, save_environment
 from envgen.intent_llm import rewrite_intent
@@ -55,8 +56,8 @@ def domain_environment(
                 slug, record["name"], specs, proposer, seed=config.seed, rows_per_table=config.rows_per_table
             )
         )
-    if len(report.kept) < 2:
-        raise ValueError(f"domain {slug}: fewer than two tools execute; refused: {report.refused}")
+    if len(report.kept) < MIN_TOOLS:
+        raise ValueError(f"domain {slug}: fewer than {MIN_TOOLS} tools execute; refused: {report.refused}")
     save_environment(env, snapshot, storage.domain_dir(slug))
     snapshot.close()
     for tool, reason in report.refused.items():

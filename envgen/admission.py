@@ -17,6 +17,7 @@ import polars as pl
 from envgen.catalog.spec import ToolSpec
 from envgen.environment_batch import build_environments
 
+MIN_TOOLS = 2  # an environment with fewer working tools cannot host a task chain worth the name
 POOL_FROM = 64
 SIZE_BUCKETS = [(1, 3), (4, 7), (8, 11), (12, 15), (16, 23), (24, 47), (48, None)]
 
@@ -33,7 +34,7 @@ def admit_domains(
     frame: pl.DataFrame,
     specs: list[ToolSpec],
     without_domain: list[str],
-    min_tools: int = 2,
+    min_tools: int = MIN_TOOLS,
     workers: int = 2,
     seed: int = 0,
     rows_per_table: int = 12,
