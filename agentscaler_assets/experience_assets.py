@@ -64,20 +64,24 @@ def trajectories(
         if done % 25 == 0 or done == total:
             context.log.info(f"{slug}: {done}/{total} trajectories")
 
-    trajs = asyncio.run(
-        run_rollouts(
-            tasks,
-            env,
-            snapshot,
-            llm.teacher_for,
-            llm.user_for,
-            k=config.rollouts_per_task,
-            journal=journal,
-            concurrency=config.concurrency,
-            max_agent_turns=config.max_agent_turns,
-            progress=progress,
-        )
-    )
+    async def collect() -> list:
+        try:
+            return await run_rollouts(
+                tasks,
+                env,
+                snapshot,
+                llm.teacher_for,
+                llm.user_for,
+                k=config.rollouts_per_task,
+                journal=journal,
+                concurrency=config.concurrency,
+                max_agent_turns=config.max_agent_turns,
+                progress=progress,
+            )
+        finally:
+            await llm.aclose()
+
+    trajs = asyncio.run(collect())
     frame = pl.DataFrame([trajectory_row(t) for t in trajs])
     write_parquet(frame, folder / "trajectories.parquet")
     for old in folder.glob("journal-*.jsonl"):

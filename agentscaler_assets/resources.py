@@ -93,6 +93,11 @@ class LanguageModels(ConfigurableResource):
             )
         return self._endpoint
 
+    async def aclose(self) -> None:
+        """Close the endpoint's connections inside the loop that opened them, when one was opened."""
+        if self._endpoint is not None:
+            await self._endpoint.aclose()
+
     def error_model(self) -> ErrorModel:
         return ErrorModel(
             self.wrong_argument, self.skipped_step, self.unknown_tool, self.early_stop, self.recover

@@ -3,7 +3,7 @@
 The ideal is concurrency / (latency × agent turns per episode): what a perfectly overlapped client would
 reach. The script prints achieved and ideal side by side, measured in one run, for each concurrency.
 
-    .venv/bin/python benchmarks/rollout_throughput.py [--latency 0.2] [--episodes 640] [--concurrency 8 64]
+    .venv/bin/python benchmarks/rollout_throughput.py [--latency 0.2] [--waves 20] [--concurrency 8 64]
 """
 
 from __future__ import annotations
@@ -56,24 +56,29 @@ def _airline():
     return env, db, sample_tasks(env, db, edges, TaskConfig(n_chains=40)).tasks, folder
 
 
-def measure(url: str, env, db, tasks, episodes: int, concurrency: int, latency: float, folder: Path) -> None:
-    k = max(1, episodes // len(tasks))
+def measure(url: str, env, db, tasks, waves: int, concurrency: int, latency: float, folder: Path) -> None:
+    k = max(1, round(waves * concurrency / len(tasks)))
     agent = OpenAIChatBackend(base_url=url, model="mock", max_concurrency=concurrency, max_retries=0)
     journal = folder / f"bench-{concurrency}.jsonl"
     journal.unlink(missing_ok=True)
+
+    async def run() -> list:
+        try:
+            return await run_rollouts(
+                tasks,
+                env,
+                db,
+                lambda t, r: agent,
+                lambda t, r: ScriptedUser(t),
+                k=k,
+                journal=journal,
+                concurrency=concurrency,
+            )
+        finally:
+            await agent.aclose()
+
     start = time.perf_counter()
-    trajs = asyncio.run(
-        run_rollouts(
-            tasks,
-            env,
-            db,
-            lambda t, r: agent,
-            lambda t, r: ScriptedUser(t),
-            k=k,
-            journal=journal,
-            concurrency=concurrency,
-        )
-    )
+    trajs = asyncio.run(run())
     wall = time.perf_counter() - start
     turns = agent.usage.requests / len(trajs)
     achieved = len(trajs) / wall
@@ -87,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--episodes", type=int, default=640)
+    parser.add_argument(
+        "--waves",
+        type=int,
+        default=20,
+        help="episodes per concurrency slot: every level runs concurrency x waves episodes, so the ramp-up "
+        "and the drain at the end weigh the same at every level",
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
     args = parser.parse_args(argv)
     port = _free_port()
@@ -99,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mock endpoint latency {args.latency}s, {len(tasks)} airline tasks")
         print("concurrency  episodes  turns/ep  rollouts/s  ideal/s  ratio")
         for c in args.concurrency:
-            measure(f"http://127.0.0.1:{port}/v1", env, db, tasks, args.episodes, c, args.latency, folder)
+            measure(f"http://127.0.0.1:{port}/v1", env, db, tasks, args.waves, c, args.latency, folder)
     finally:
         server.terminate()
     return 0

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,7 +122,9 @@ async def run_episode(
 
 
 def trajectory_row(t: Trajectory) -> dict[str, Any]:
-    row = asdict(t)
+    """A flat row (messages and tools as JSON text). Shallow on purpose: `dataclasses.asdict` deep-copies
+    every message first, which showed up as a tenth of the client's CPU at 64 episodes in flight."""
+    row = {name: getattr(t, name) for name in Trajectory.__dataclass_fields__}
     row["messages"] = json.dumps(t.messages)
     row["tools"] = json.dumps(t.tools)
     return row
