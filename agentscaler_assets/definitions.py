@@ -16,7 +16,12 @@ from agentscaler_assets.experience_assets import (
     trajectories,
 )
 from agentscaler_assets.resources import resources_for_profile
-from agentscaler_assets.training_assets import base_model, phase1_model, phase2_model
+from agentscaler_assets.training_assets import (
+    base_model,
+    phase1_model,
+    phase2_model,
+    vertical_only_model,
+)
 
 ALL_ASSETS = [
     api_catalog,
@@ -31,6 +36,7 @@ ALL_ASSETS = [
     base_model,
     phase1_model,
     phase2_model,
+    vertical_only_model,
     benchmark_scores,
 ]
 

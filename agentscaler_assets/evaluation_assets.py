@@ -19,15 +19,22 @@ from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import benchmark_partitions
 from agentscaler_assets.resources import StorageRoot
 from agentscaler_assets.tables import markdown_table
-from agentscaler_assets.training_assets import base_model, phase1_model, phase2_model
+from agentscaler_assets.training_assets import (
+    base_model,
+    phase1_model,
+    phase2_model,
+    vertical_only_model,
+)
 from envgen.environment import load_environment
 from envgen.simulate.hf_backend import HFChatBackend
 from envgen.tasks import frame_to_tasks
-from evals.synthetic import DomainTasks, score_models
+from evals.synthetic import DomainTasks, group_rates, score_models
 
 
 class BenchmarkConfig(Config):
-    models: list[str] = ["base", "phase1", "phase2"]
+    # Models under `models/` to score; one that was never trained (vertical_only is optional) is listed
+    # in the metadata as missing rather than failing the run.
+    models: list[str] = ["base", "phase1", "phase2", "vertical_only"]
     # One per general domain: with 29 general domains that is already 29 tasks of general tool use, and
     # every task is several CPU generations per model.
     general_tasks_per_domain: int = 1
@@ -59,6 +66,7 @@ def heldout_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> dict[str, Domai
         base_model,
         phase1_model,
         phase2_model,
+        vertical_only_model,
         AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
     ],
 )
@@ -73,9 +81,13 @@ def benchmark_scores(
     suite = heldout_suite(storage, config)
     out = storage.path("benchmarks", benchmark)
     shutil.rmtree(out / "journals", ignore_errors=True)
+    trained = [m for m in config.models if (storage.path("models", m) / "config.json").exists()]
+    missing = sorted(set(config.models) - set(trained))
+    if missing:
+        context.log.warning(f"not scored, never materialised: {missing}")
     agents = {
         m: HFChatBackend(storage.path("models", m), max_new_tokens=config.max_new_tokens, seed=config.seed)
-        for m in config.models
+        for m in trained
     }
     scores = score_models(suite, agents, out / "journals", max_agent_turns=config.max_agent_turns)
     rows = [
@@ -97,6 +109,12 @@ def benchmark_scores(
             for d, v in sorted(s.per_domain.items())
         ]
     )
+    domains = pl.read_parquet(storage.path("domains", "domains.parquet"))
+    groups = {
+        slug: "vertical" if vertical else "general"
+        for slug, vertical in domains.select("slug", "vertical").iter_rows()
+    }
+    by_group = pl.DataFrame([row for s in scores for row in group_rates(s, groups)])
     (out / "scores.json").write_text(json.dumps([s.__dict__ for s in scores], indent=1, default=str))
     return MaterializeResult(
         metadata={
@@ -104,7 +122,9 @@ def benchmark_scores(
             "user_simulator": "scripted (rule-based)",
             "tasks": scores[0].n if scores else 0,
             "scores": MetadataValue.md(markdown_table(table)),
+            "vertical_vs_general": MetadataValue.md(markdown_table(by_group)),
             "per_domain": MetadataValue.md(markdown_table(per_domain)),
+            "models_missing": MetadataValue.json(missing),
             "terminations": MetadataValue.json({s.agent: s.terminations for s in scores}),
             "failure_stages": MetadataValue.json({s.agent: s.failures for s in scores}),
             **{f"success/{s.agent}": round(s.rate, 4) for s in scores},

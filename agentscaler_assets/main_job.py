@@ -24,7 +24,14 @@ log = logging.getLogger("agentscaler")
 
 CATALOG_STAGE = ["api_catalog", "tool_graph", "domains"]
 DOMAIN_STAGE = ["domain_environment", "domain_tasks", "trajectories", "filtered_trajectories"]
-TRAINING_STAGE = ["sft_phase1_dataset", "sft_phase2_dataset", "base_model", "phase1_model", "phase2_model"]
+TRAINING_STAGE = [
+    "sft_phase1_dataset",
+    "sft_phase2_dataset",
+    "base_model",
+    "phase1_model",
+    "phase2_model",
+    "vertical_only_model",
+]
 EVALUATION_STAGE = ["benchmark_scores"]
 
 

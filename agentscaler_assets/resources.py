@@ -179,6 +179,12 @@ class TrainingSettings(ConfigurableResource):
     packing: bool = False
     use_lora: bool = False
     seed: int = 0
+    # `inprocess` trains inside the asset's process; `accelerate` starts `accelerate launch` with
+    # `num_processes` workers (0 = every visible GPU) and, when given, an accelerate config file (DeepSpeed,
+    # FSDP, multi-node).
+    launcher: str = "inprocess"
+    num_processes: int = 0
+    accelerate_config_file: str = ""
 
 
 def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
@@ -208,6 +214,7 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
                 max_validation_rows=-1,
                 phase2_learning_rate=5e-6,
                 phase2_epochs=2.0,
+                launcher="accelerate",
             )
         return {"storage": storage, "llm": llm, "training": training}
     raise ValueError(f"unknown AGENTSCALER_PROFILE {profile!r} (local | endpoint | cluster)")

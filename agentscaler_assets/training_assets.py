@@ -1,24 +1,29 @@
-"""Group `training`: the base model, phase 1 (general domains) and phase 2 (vertical, from phase 1)."""
+"""Group `training`: the base model, phase 1 (general domains), phase 2 (vertical, from phase 1) and the
+vertical-only ablation (vertical, from the base, same token budget)."""
 
 import base64
 import hashlib
 import json
 import logging
+import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from agentscaler_assets.catalog_assets import api_catalog
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
-from envgen.sft import load_rows
+from agentscaler_assets.tables import markdown_table
+from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
-from train.sft import PhaseConfig, PhaseResult, train_phase
+from train.sft import PhaseConfig, PhaseResult, assistant_token_loss
 
 
 def _corpus(storage: StorageRoot) -> list[str]:
@@ -66,7 +71,8 @@ def base_model(
     )
 
 
-def _phase_config(training: TrainingSettings, phase: int) -> PhaseConfig:
+def _phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) -> PhaseConfig:
+    """Phase 1's recipe (also the vertical-only ablation's, which starts from the base too) or phase 2's."""
     return PhaseConfig(
         learning_rate=training.phase1_learning_rate if phase == 1 else training.phase2_learning_rate,
         num_train_epochs=training.phase1_epochs if phase == 1 else training.phase2_epochs,
@@ -77,6 +83,7 @@ def _phase_config(training: TrainingSettings, phase: int) -> PhaseConfig:
         seed=training.seed,
         packing=training.packing,
         use_lora=training.use_lora,
+        token_budget=token_budget,
     )
 
 
@@ -117,52 +124,77 @@ def _png_markdown(path: Path) -> str:
     return f"![loss curve](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
 
 
+def _run_phase(
+    context: AssetExecutionContext,
+    training: TrainingSettings,
+    init: Path,
+    sft_path: Path,
+    out: Path,
+    cfg: PhaseConfig,
+) -> PhaseResult:
+    """Train in this process, or through `accelerate launch` (multi-GPU) when the settings say so."""
+    if training.launcher == "inprocess":
+        with forward_logs("train", context):
+            return run_phase_from_files(init, sft_path, out, cfg, training.max_validation_rows)
+    if training.launcher != "accelerate":
+        raise ValueError(f"unknown launcher {training.launcher!r} (inprocess | accelerate)")
+    cmd = accelerate_command(
+        init,
+        sft_path,
+        out,
+        cfg,
+        training.max_validation_rows,
+        num_processes=training.num_processes or max(1, torch.cuda.device_count()),
+        config_file=training.accelerate_config_file,
+        cpu=not torch.cuda.is_available(),
+    )
+    context.log.info("launching: " + " ".join(shlex.quote(c) for c in cmd))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout or []:
+            context.log.info(line.rstrip())
+    if proc.returncode:
+        raise RuntimeError(f"accelerate launch exited with {proc.returncode}; the run log has its output")
+    return read_phase_result(out)
+
+
 def _train(
     context: AssetExecutionContext,
     storage: StorageRoot,
     training: TrainingSettings,
-    phase: int,
+    name: str,
     init: Path,
     data: str,
-) -> MaterializeResult:
+    cfg: PhaseConfig,
+) -> tuple[PhaseResult, dict]:
+    """Train one model folder `models/<name>` from `init` on an SFT set; returns its result and metadata."""
     sft_path = storage.path("sft", f"{data}.parquet")
-    out = storage.path("models", f"phase{phase}")
-    cfg = _phase_config(training, phase)
+    out = storage.path("models", name)
     _fresh_out_dir(out, [init, sft_path], cfg)
-    train_rows, val_rows = load_rows(sft_path, "train"), load_rows(sft_path, "validation")
-    cap = training.max_validation_rows
-    if 0 <= cap < len(val_rows):
-        val_rows = [val_rows[i * len(val_rows) // cap] for i in range(cap)]  # evenly spread: every domain
-    context.log.info(f"phase {phase}: {len(train_rows)} train / {len(val_rows)} validation rows from {data}")
-    with forward_logs("train", context):
-        result: PhaseResult = train_phase(init, train_rows, val_rows, out, cfg)
+    context.log.info(f"{name}: training from {init} on {data}")
+    result = _run_phase(context, training, init, sft_path, out, cfg)
     plot = loss_curve_png(
-        {
-            f"phase{phase}/train": result.train_loss_history,
-            f"phase{phase}/validation": result.val_loss_history,
-        },
+        {f"{name}/train": result.train_loss_history, f"{name}/validation": result.val_loss_history},
         out / "loss_curve.png",
     )
-    (out / "phase_result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(str(out)),
-            "initialised_from": MetadataValue.path(str(init)),
-            "parameters": result.parameter_count,
-            "train_rows": result.num_train_rows,
-            "validation_rows": result.num_val_rows,
-            "rows_dropped_too_long": result.rows_dropped_too_long,
-            "steps": result.global_step,
-            "tokens_seen": result.total_tokens_seen,
-            "assistant_tokens_seen": result.assistant_tokens_seen,
-            "wall_seconds": round(result.wall_seconds, 1),
-            "tokens_per_second": round(result.tokens_per_second, 1),
-            "val_assistant_loss_before": result.val_assistant_loss_before,
-            "val_assistant_loss_after": result.val_assistant_loss_after,
-            "final_train_loss": result.train_loss_history[-1][1] if result.train_loss_history else None,
-            "loss_curve": MetadataValue.md(_png_markdown(plot)),
-        }
-    )
+    metadata = {
+        "path": MetadataValue.path(str(out)),
+        "initialised_from": MetadataValue.path(str(init)),
+        "parameters": result.parameter_count,
+        "train_rows": result.num_train_rows,
+        "validation_rows": result.num_val_rows,
+        "rows_dropped_too_long": result.rows_dropped_too_long,
+        "steps": result.global_step,
+        "tokens_seen": result.cumulative_tokens_seen,
+        "assistant_tokens_seen": result.assistant_tokens_seen,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "val_assistant_loss_before": result.val_assistant_loss_before,
+        "val_assistant_loss_after": result.val_assistant_loss_after,
+        "final_train_loss": result.train_loss_history[-1][1] if result.train_loss_history else None,
+        "launcher": training.launcher,
+        "loss_curve": MetadataValue.md(_png_markdown(plot)),
+    }
+    return result, metadata
 
 
 @asset(group_name="training", deps=[base_model, sft_phase1_dataset])
@@ -170,7 +202,10 @@ def phase1_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
     """Phase 1: general function calling, trained on the general domains' SFT set (assistant tokens only)."""
-    return _train(context, storage, training, 1, storage.path("models", "base"), "sft_phase1")
+    cfg = _phase_config(training, 1)
+    init = storage.path("models", "base")
+    _, metadata = _train(context, storage, training, "phase1", init, "sft_phase1", cfg)
+    return MaterializeResult(metadata=metadata)
 
 
 @asset(group_name="training", deps=[phase1_model, sft_phase2_dataset])
@@ -178,4 +213,65 @@ def phase2_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
     """Phase 2: continues from phase 1's weights on the vertical domains' SFT set."""
-    return _train(context, storage, training, 2, storage.path("models", "phase1"), "sft_phase2")
+    cfg = _phase_config(training, 2)
+    init = storage.path("models", "phase1")
+    _, metadata = _train(context, storage, training, "phase2", init, "sft_phase2", cfg)
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(group_name="training", deps=[base_model, sft_phase1_dataset, sft_phase2_dataset, phase2_model])
+def vertical_only_model(
+    context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
+) -> MaterializeResult:
+    """The paper's ablation: the base trained on the vertical set alone, with phase 1 + phase 2's token
+    budget, so any difference to phase 2 comes from the general phase and not from more training.
+
+    Its metadata compares the assistant-token validation loss of base, phase 1, phase 2 and this model on
+    both validation sets (general and vertical); `benchmark_scores` compares their task success.
+    """
+    models = storage.path("models")
+    phases = {p: read_phase_result(models / p) for p in ("phase1", "phase2")}
+    budget = sum(r.cumulative_tokens_seen for r in phases.values())
+    cfg = _phase_config(training, 1, token_budget=budget)
+    result, metadata = _train(context, storage, training, "vertical_only", models / "base", "sft_phase2", cfg)
+    table = validation_loss_table(storage, training, {**phases, "vertical_only": result})
+    (models / "validation_losses.json").write_text(json.dumps(table, indent=1))
+    return MaterializeResult(
+        metadata={
+            **metadata,
+            "token_budget": budget,
+            "budget_used": round(result.cumulative_tokens_seen / max(1, budget), 3),
+            "validation_losses": MetadataValue.md(markdown_table(pl.DataFrame(table))),
+        }
+    )
+
+
+def validation_loss_table(
+    storage: StorageRoot, training: TrainingSettings, results: dict[str, PhaseResult]
+) -> list[dict]:
+    """Assistant-token loss of each model on the general (phase-1) and vertical (phase-2) validation rows.
+
+    Six of the eight numbers are the phases' own before/after losses; only phase 2 and vertical-only on
+    the general rows (forgetting) are computed here, on the same capped rows the phases used.
+    """
+    p1, p2, vo = results["phase1"], results["phase2"], results["vertical_only"]
+    general = phase_rows(storage.path("sft", "sft_phase1.parquet"), training.max_validation_rows)[1]
+    models = storage.path("models")
+
+    def on_general(name: str) -> float | None:
+        return assistant_token_loss(models / name, general, training.max_length) if general else None
+
+    losses = {
+        "base": (p1.val_assistant_loss_before, vo.val_assistant_loss_before),
+        "phase1": (p1.val_assistant_loss_after, p2.val_assistant_loss_before),
+        "phase2": (on_general("phase2"), p2.val_assistant_loss_after),
+        "vertical_only": (on_general("vertical_only"), vo.val_assistant_loss_after),
+    }
+    return [
+        {
+            "model": name,
+            "general_val_loss": None if g is None else round(g, 4),
+            "vertical_val_loss": None if v is None else round(v, 4),
+        }
+        for name, (g, v) in losses.items()
+    ]

@@ -107,6 +107,29 @@ def score_agent(
     )
 
 
+def group_rates(score: Score, groups: dict[str, str]) -> list[dict[str, object]]:
+    """The score re-cut by domain group (e.g. domain -> "vertical" | "general"), with Wilson intervals."""
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for domain, (solved, n) in score.per_domain.items():
+        tally[groups[domain]][0] += solved
+        tally[groups[domain]][1] += n
+    rows = []
+    for group, (solved, n) in sorted(tally.items()):
+        lo, hi = wilson_interval(solved, n)
+        rows.append(
+            {
+                "model": score.agent,
+                "group": group,
+                "solved": solved,
+                "n": n,
+                "success": round(solved / n, 3) if n else 0.0,
+                "ci95_low": round(lo, 3),
+                "ci95_high": round(hi, 3),
+            }
+        )
+    return rows
+
+
 def score_models(
     suite: dict[str, DomainTasks],
     agents: dict[str, ChatBackend],

@@ -24,7 +24,7 @@ TINY_RUN = {
         "trajectories": {"config": {"rollouts_per_task": 1}},
         "benchmark_scores": {
             "config": {
-                "models": ["phase1", "phase2"],
+                "models": ["phase1", "phase2", "vertical_only"],
                 "max_tasks_per_domain": 2,
                 "general_tasks_per_domain": 0,
                 "max_new_tokens": 24,
@@ -68,6 +68,23 @@ def test_every_asset_and_partition_is_materialised(finished_job):
             assert wanted and wanted <= instance.get_materialized_partitions(key), key
     funnel = instance.get_latest_materialization_event(AssetKey("benchmark_scores")).asset_materialization
     assert "floor" in funnel.metadata["scores"].value and "phase2" in funnel.metadata["scores"].value
+    assert "vertical_only" in funnel.metadata["vertical_vs_general"].value
+
+
+def test_vertical_only_ablation_matches_the_two_phase_budget(finished_job):
+    instance = finished_job[0]
+    meta = instance.get_latest_materialization_event(AssetKey("vertical_only_model")).asset_materialization
+    tokens = {
+        p: instance.get_latest_materialization_event(AssetKey(f"{p}_model"))
+        .asset_materialization.metadata["tokens_seen"]
+        .value
+        for p in ("phase1", "phase2")
+    }
+    assert meta.metadata["token_budget"].value == sum(tokens.values())
+    assert 0.7 <= meta.metadata["budget_used"].value <= 1.3
+    table = meta.metadata["validation_losses"].value
+    for model in ("base", "phase1", "phase2", "vertical_only"):
+        assert model in table
 
 
 def test_phase2_checkpoint_loads_and_renders_tool_calls(finished_job):

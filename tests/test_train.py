@@ -10,9 +10,11 @@ import json
 import logging
 import random
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -21,6 +23,7 @@ from trl.chat_template_utils import has_generation_markers, qwen2_5_chat_templat
 from envgen.simulate.hf_backend import HFChatBackend
 from envgen.simulate.toolcall_parse import arguments_as_objects
 from train.chat_template import CHAT_TEMPLATE
+from train.launch import accelerate_command, read_phase_result
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
 from train.sft import PhaseConfig, PhaseResult, assistant_token_loss, tokenize_rows, train_phase
@@ -266,6 +269,57 @@ def test_interrupted_phase_resumes_from_last_checkpoint(
     assert second.resumed_from is not None and Path(second.resumed_from).name == "checkpoint-4"
     assert second.global_step == 6
     assert [s for s, _ in second.train_loss_history][:2] == [1, 2]
+    # Tokens/s counts this call's steps only; the cumulative count (the ablation's budget) all six.
+    assert first.cumulative_tokens_seen == first.total_tokens_seen > 0
+    assert second.cumulative_tokens_seen == first.cumulative_tokens_seen + second.total_tokens_seen
+
+
+def test_token_budget_decides_the_steps(
+    tiny_base: tuple[Path, dict], rows: list[dict], tmp_path: Path
+) -> None:
+    """The vertical-only ablation's mechanism: a budget in tokens becomes optimizer steps."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base[0])
+    mean_row = sum(map(len, tokenize_rows(tokenizer, rows[:16], 1024).input_ids)) / 16
+    budget = round(5 * 4 * mean_row)  # five steps of batch 4
+    cfg = PhaseConfig(token_budget=budget, num_train_epochs=100, **FAST)
+    result = train_phase(tiny_base[0], rows[:16], [], tmp_path, cfg)
+    assert result.global_step == 5
+    assert abs(result.cumulative_tokens_seen - budget) / budget < 0.25
+    with pytest.raises(ValueError, match="token_budget"):
+        PhaseConfig(token_budget=-1)
+
+
+def _sft_parquet(rows: list[dict], path: Path) -> Path:
+    """Rows in the SFT set's on-disk form (JSON text columns and a split)."""
+    pl.DataFrame(
+        {
+            "messages": [json.dumps(r["messages"]) for r in rows],
+            "tools": [json.dumps(r["tools"]) for r in rows],
+            "split": ["train"] * (len(rows) - 2) + ["validation"] * 2,
+        }
+    ).write_parquet(path)
+    return path
+
+
+def test_accelerate_launch_trains_a_phase_on_cpu(
+    tiny_base: tuple[Path, dict], rows: list[dict], tmp_path: Path
+) -> None:
+    """The multi-GPU path's command, run for real with one CPU process: same trainer, same result file."""
+    data = _sft_parquet(rows[:10], tmp_path / "sft.parquet")
+    out = tmp_path / "phase"
+    cfg = PhaseConfig(max_steps=2, **FAST)
+    cmd = accelerate_command(tiny_base[0], data, out, cfg, max_validation_rows=1, num_processes=1, cpu=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    result = read_phase_result(out)
+    assert result.global_step == 2 and result.num_train_rows == 8 and result.num_val_rows == 1
+    assert AutoModelForCausalLM.from_pretrained(out).config.model_type == "qwen3"
+    multi = accelerate_command(tiny_base[0], data, out, cfg, 1, num_processes=8)
+    assert (
+        multi[multi.index("--num_processes") + 1] == "8" and "--multi_gpu" in multi and "--cpu" not in multi
+    )
+    with_config = accelerate_command(tiny_base[0], data, out, cfg, 1, 8, config_file="fsdp.yaml")
+    assert "--config_file" in with_config and "--multi_gpu" not in with_config
 
 
 def test_lora_phase_saves_merged_model(

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,6 +75,9 @@ class PhaseConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     gradient_checkpointing: bool = False
+    # Training tokens (non-padding) to spend, 0 = off. When set it decides ``max_steps`` from the mean
+    # tokens per optimizer step of this phase's data, so an ablation can match another run's budget.
+    token_budget: int = 0
 
     def __post_init__(self) -> None:
         """Reject values whose meaning would change silently downstream (``warmup_steps`` >= 1 is steps)."""
@@ -81,15 +85,18 @@ class PhaseConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_length < 8:
             raise ValueError(f"max_length is too small: {self.max_length}")
+        if self.token_budget < 0:
+            raise ValueError(f"token_budget must be >= 0 (0 = off), got {self.token_budget}")
 
 
 @dataclass
 class PhaseResult:
     """What a phase did, for asset metadata, plots and the report.
 
-    Token counts and ``wall_seconds`` cover the training loop of this call only (after a resume, the steps
-    done before the interruption are not re-counted); the loss histories come from the trainer state and so
-    include them.
+    ``total_tokens_seen``, ``assistant_tokens_seen`` and ``wall_seconds`` cover the training loop of this
+    call only (after a resume, the steps done before the interruption are not re-counted), so tokens/s is
+    honest; ``cumulative_tokens_seen`` and the loss histories come from the trainer state and so include
+    them. Token counts are summed over all processes of a multi-GPU run.
     """
 
     out_dir: str
@@ -107,6 +114,7 @@ class PhaseResult:
     rows_dropped_too_long: int
     rows_dropped_no_assistant: int
     global_step: int
+    cumulative_tokens_seen: int = 0
     resumed_from: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -241,13 +249,18 @@ class _TokenCountingSFTTrainer(SFTTrainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> Any:
-        """Count, then defer to TRL's loss."""
+        """Count (summed over the processes of a multi-GPU run), then defer to TRL's loss."""
         if model.training:
-            self.assistant_tokens_seen += int((inputs["labels"] != IGNORE_INDEX).sum())
             attention = inputs.get("attention_mask")
-            self.total_tokens_seen += (
-                int(attention.sum()) if attention is not None else inputs["input_ids"].numel()
-            )
+            counts = torch.stack(
+                [
+                    (inputs["labels"] != IGNORE_INDEX).sum(),
+                    attention.sum() if attention is not None else torch.tensor(inputs["input_ids"].numel()),
+                ]
+            ).to(inputs["labels"].device)
+            assistant, total = self.accelerator.gather(counts).reshape(-1, 2).sum(0).tolist()
+            self.assistant_tokens_seen += int(assistant)
+            self.total_tokens_seen += int(total)
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
@@ -293,6 +306,7 @@ def _sft_config(cfg: PhaseConfig, out_dir: Path, has_eval: bool) -> SFTConfig:
         eval_strategy="steps" if has_eval else "no",
         eval_steps=(cfg.eval_steps or cfg.save_steps) if has_eval else None,
         report_to="none",
+        include_num_input_tokens_seen="non_padding",  # kept in the trainer state: survives a resume
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=True,
     )
@@ -351,6 +365,9 @@ def train_phase(
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch.float32).to(_device())
     train, val = _tokenize_for_phase(tokenizer, train_rows, val_rows, cfg.max_length)
+    if cfg.token_budget:
+        cfg = replace(cfg, max_steps=steps_for_token_budget(train, cfg))
+        logger.info("token budget %d: %d optimizer steps", cfg.token_budget, cfg.max_steps)
     loss_before = _val_loss(model, tokenizer, val, cfg)
     trainer = _TokenCountingSFTTrainer(
         model=model,
@@ -386,9 +403,23 @@ def train_phase(
         rows_dropped_too_long=train.dropped_too_long + val.dropped_too_long,
         rows_dropped_no_assistant=train.dropped_no_assistant + val.dropped_no_assistant,
         global_step=trainer.state.global_step,
+        cumulative_tokens_seen=int(trainer.state.num_input_tokens_seen),
         resumed_from=resume,
         config=asdict(cfg),
     )
+
+
+def steps_for_token_budget(train: TokenizedRows, cfg: PhaseConfig) -> int:
+    """Optimizer steps that spend ``cfg.token_budget`` tokens at this data's mean tokens per step (the
+    budget is met on average, not to the token: batches are whole rows)."""
+    rows_per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * _world_size()
+    mean_row = sum(len(ids) for ids in train.input_ids) / len(train.input_ids)
+    return max(1, round(cfg.token_budget / (mean_row * rows_per_step)))
+
+
+def _world_size() -> int:
+    """Processes of this run (``accelerate launch`` / ``torchrun`` set ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _val_loss(
@@ -403,9 +434,12 @@ def _val_loss(
 def _save_final(
     trainer: SFTTrainer, tokenizer: PreTrainedTokenizerBase, out_dir: Path, merge: bool
 ) -> PreTrainedModel:
-    """Save the trained model (LoRA merged into the base weights) and tokenizer as a plain HF folder."""
+    """Save the trained model (LoRA merged into the base weights) and tokenizer as a plain HF folder; in a
+    multi-process run only the main process writes, and the others wait for it."""
     model = trainer.model.merge_and_unload() if merge else trainer.model
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    logger.info("saved final model to %s", out_dir)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        logger.info("saved final model to %s", out_dir)
+    trainer.accelerator.wait_for_everyone()
     return model
