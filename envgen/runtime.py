@@ -119,10 +119,18 @@ def _check_type(name: str, value: Any, schema: dict[str, Any]) -> Any:
         "boolean": isinstance(value, bool),
     }.get(kind, False)
     if not ok:
-        raise ToolError("invalid_type", f"argument {name!r} must be of type {kind}, got {value!r}")
+        raise ToolError("invalid_type", f"argument {name!r} must be of type {kind}, got {_shown(value)}")
     if schema.get("enum") and value not in schema["enum"]:
-        raise ToolError("invalid_value", f"argument {name!r} must be one of {schema['enum']}, got {value!r}")
+        raise ToolError(
+            "invalid_value", f"argument {name!r} must be one of {schema['enum']}, got {_shown(value)}"
+        )
     return value
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message may quote it: a model can send megabytes, the message stays short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def validate_arguments(tool: dict[str, Any], arguments: Any) -> dict[str, Any]:
@@ -132,6 +140,8 @@ def validate_arguments(tool: dict[str, Any], arguments: Any) -> dict[str, Any]:
             arguments = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
             raise ToolError("invalid_arguments", f"arguments are not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ToolError("invalid_arguments", "arguments are nested too deeply to parse") from None
     if not isinstance(arguments, dict):
         raise ToolError("invalid_arguments", "arguments must be a JSON object")
     props = tool["parameters"].get("properties", {})

@@ -14,6 +14,7 @@ from envgen.catalog.spec import ToolSpec
 from envgen.environment import build_environment, save_environment
 from envgen.graph import GraphConfig, assign_domains, build_graph
 from envgen.programs import EnvironmentDoc
+from train.model import TinyModelConfig, build_tiny_base
 
 
 @dataclass
@@ -54,3 +55,23 @@ def built_domains(bundled_specs, bundled_graph, tmp_path_factory) -> dict[str, B
 @pytest.fixture(scope="session")
 def airline(built_domains) -> BuiltDomain:
     return built_domains["airline"]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, airline) -> Path:
+    """A smallest-possible untrained checkpoint for tests that need a real model behind an endpoint."""
+    out = tmp_path_factory.mktemp("tiny")
+    texts = [t["description"] for t in airline.env.tools] * 20
+    build_tiny_base(
+        texts,
+        out,
+        TinyModelConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            vocab_size=600,
+        ),
+    )
+    return out

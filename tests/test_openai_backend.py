@@ -15,33 +15,13 @@ from envgen.simulate.rollout import run_rollouts
 from envgen.simulate.scripted import ScriptedUser
 from envgen.simulate.serve import completion_body, serving, serving_app
 from envgen.tasks import TaskConfig, sample_tasks
-from train.model import TinyModelConfig, build_tiny_base
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, airline):
-    out = tmp_path_factory.mktemp("tiny")
-    texts = [t["description"] for t in airline.env.tools] * 20
-    build_tiny_base(
-        texts,
-        out,
-        TinyModelConfig(
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            vocab_size=600,
-        ),
-    )
-    return out
-
-
-def test_full_rollout_loop_through_the_openai_backend_and_our_server(airline, checkpoint, tmp_path):
+def test_full_rollout_loop_through_the_openai_backend_and_our_server(airline, tiny_checkpoint, tmp_path):
     tasks = sample_tasks(
         airline.env, airline.path, airline.edges, TaskConfig(n_chains=6, max_length=2)
     ).tasks[:3]
-    with serving(HFChatBackend(checkpoint, max_new_tokens=16), "tiny") as base_url:
+    with serving(HFChatBackend(tiny_checkpoint, max_new_tokens=16), "tiny") as base_url:
         agent = OpenAIChatBackend(base_url=base_url, model="tiny", max_concurrency=4)
         trajs = asyncio.run(
             run_rollouts(

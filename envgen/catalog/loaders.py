@@ -123,43 +123,88 @@ def _merge(load: CatalogLoad, specs: list[ToolSpec], seen: dict[str, str]) -> No
         load.specs.append(spec)
 
 
+# Guards against hostile files: a spec file larger than this is refused unread, and a document whose tree
+# (aliases expanded, as any walk over it would) is larger or deeper than these is refused whole.
+MAX_FILE_BYTES = 64 * 2**20
+MAX_NODES = 2_000_000
+MAX_DEPTH = 64
+# json.JSONDecodeError is a ValueError.
+PARSE_ERRORS: tuple[type[Exception], ...] = (ValueError,) + ((yaml.YAMLError,) if yaml else ())
+
+
+def document_problem(doc: Any) -> str | None:
+    """Why a parsed document is unsafe to walk, or None. YAML aliases make a DAG whose expanded size can be
+    astronomical from a few lines (a "billion laughs" file), so sizes are counted per shared node once and
+    multiplied, without ever expanding anything."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(doc, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if not isinstance(node, dict | list) or id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            total = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if total > MAX_NODES:
+                return f"more than {MAX_NODES:,} values once aliases are expanded"
+            sizes[id(node)] = total
+            continue
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if isinstance(c, dict | list))
+    return None
+
+
 def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[Refusal]]:
     """(origin, document) pairs of one file: JSON and YAML are one document each; every line of a JSONL
-    file is its own document (origin `file:line`) so one bad line costs only that line."""
+    file is its own document (origin `file:line`) so one bad line costs only that line. Files over the size
+    limit, undecodable bytes, nesting past the parser's stack and alias bombs are refused by name."""
     origin, suffix = str(path), path.suffix.lower()
+    kind = "YAML" if suffix in (".yaml", ".yml") else "JSON"
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return [], [Refusal(origin, "*", f"file is {size / 2**20:.0f} MiB; the limit is 64 MiB (split it)")]
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        kind = "YAML" if suffix in (".yaml", ".yml") else "JSON"
-        return [], [Refusal(origin, "*", f"unreadable {kind}: {exc}")]
+        return [], [Refusal(origin, "*", f"unreadable {kind}: not UTF-8 ({exc.reason} at byte {exc.start})")]
     if suffix in (".yaml", ".yml"):
         if yaml is None:
             return [], [
                 Refusal(origin, "*", "YAML files need PyYAML, which is not installed; convert to JSON")
             ]
+        docs = [(origin, lambda: yaml.safe_load(text))]
+    elif suffix == ".jsonl":
+        docs = [
+            (f"{origin}:{n}", lambda line=line: json.loads(line))
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+    else:
+        docs = [(origin, lambda: json.loads(text))]
+    parsed, refused = [], []
+    for where, parse in docs:
         try:
-            return [(origin, yaml.safe_load(text))], []
-        except yaml.YAMLError as exc:
-            return [], [Refusal(origin, "*", f"unreadable YAML: {exc}")]
-    if suffix == ".jsonl":
-        docs, refused = [], []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    docs.append((f"{origin}:{n}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    refused.append(Refusal(f"{origin}:{n}", "*", f"unreadable JSON: {exc}"))
-        return docs, refused
-    try:
-        return [(origin, json.loads(text))], []
-    except json.JSONDecodeError as exc:
-        return [], [Refusal(origin, "*", f"unreadable JSON: {exc}")]
+            doc = parse()
+        except RecursionError:
+            refused.append(Refusal(where, "*", f"unreadable {kind}: nested too deeply to parse"))
+            continue
+        except PARSE_ERRORS as exc:
+            refused.append(Refusal(where, "*", f"unreadable {kind}: {str(exc)[:300]}"))
+            continue
+        problem = document_problem(doc)
+        if problem:
+            refused.append(Refusal(where, "*", f"refused {kind} document: {problem}"))
+        else:
+            parsed.append((where, doc))
+    return parsed, refused
 
 
-def load_paths(paths: Iterable[Path]) -> CatalogLoad:
-    """Load every spec file (`*.json`, `*.jsonl`, `*.yaml`, `*.yml`) under the given files or folders, in
-    sorted order for determinism; a file named directly is read whatever its suffix (as JSON by default)."""
-    load, seen = CatalogLoad(), {}
+def spec_files(paths: Iterable[Path]) -> list[Path]:
+    """The files `load_paths` reads: every `*.json`, `*.jsonl`, `*.yaml`, `*.yml` under each folder, in
+    sorted order, and each file named directly whatever its suffix. Shared with the catalog-watching
+    sensor, so that what it fingerprints is exactly what a catalog run would read."""
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -169,7 +214,14 @@ def load_paths(paths: Iterable[Path]) -> CatalogLoad:
             files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES))
         else:
             files.append(p)
-    for f in files:
+    return files
+
+
+def load_paths(paths: Iterable[Path]) -> CatalogLoad:
+    """Load every spec file (`*.json`, `*.jsonl`, `*.yaml`, `*.yml`) under the given files or folders, in
+    sorted order for determinism; a file named directly is read whatever its suffix (as JSON by default)."""
+    load, seen = CatalogLoad(), {}
+    for f in spec_files(paths):
         docs, unreadable = read_documents(f)
         load.refused.extend(unreadable)
         for origin, doc in docs:

@@ -153,21 +153,34 @@ def parse_completion(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def message_from_openai(msg: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI-format message to our dict; text-only replies that carry `<tool_call>` blocks are parsed."""
+    """An OpenAI-format message to our dict; never raises. Text-only replies that carry `<tool_call>` blocks
+    are parsed; odd shapes some servers send (arguments as an object, missing ids) are normalised, and
+    shapes that cannot be calls are kept under `parse_errors`, so the funnel rejects them by name."""
     content = msg.get("content") or ""
     if not isinstance(content, str):
         content = json.dumps(content)
-    if not msg.get("tool_calls"):
+    raw_calls = msg.get("tool_calls")
+    if not raw_calls:
         return parse_assistant_text(content)
+    if not isinstance(raw_calls, list):
+        parsed = parse_assistant_text(content)
+        errors = [*parsed.get("parse_errors", []), f"tool_calls is a {type(raw_calls).__name__}, not a list"]
+        return {**parsed, "parse_errors": errors}
     calls = []
-    for i, c in enumerate(msg["tool_calls"]):
+    for i, c in enumerate(raw_calls):
         c = c if isinstance(c, dict) else {}
         fn = c.get("function") if isinstance(c.get("function"), dict) else {}
+        arguments = fn.get("arguments")
+        if arguments is None or arguments == "":
+            arguments = "{}"
+        elif not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        name = fn.get("name") if isinstance(fn.get("name"), str) else ""
         calls.append(
             {
-                "id": c.get("id") or f"call_{i}",
+                "id": str(c.get("id") or f"call_{i}"),
                 "type": "function",
-                "function": {"name": fn.get("name") or "", "arguments": fn.get("arguments") or "{}"},
+                "function": {"name": name, "arguments": arguments},
             }
         )
     return {"role": "assistant", "content": content, "tool_calls": calls}
@@ -179,6 +192,6 @@ def arguments_dict(arguments: Any) -> dict[str, Any] | None:
         return arguments
     try:
         parsed = json.loads(arguments)
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, json.JSONDecodeError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
