@@ -15,6 +15,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.environment_assets import domain_tasks
@@ -30,9 +31,11 @@ from evals.synthetic import pass_hat_k
 
 
 class TrajectoryConfig(Config):
-    rollouts_per_task: int = 2
-    concurrency: int = 16
-    max_agent_turns: int = 24
+    """Bounds are checked when a run starts; a bad value fails it with the field named."""
+
+    rollouts_per_task: int = Field(default=2, ge=1, description="k rollouts per training task (pass^k)")
+    concurrency: int = Field(default=16, ge=1, description="episodes in flight")
+    max_agent_turns: int = Field(default=24, ge=1, description="agent turns before an episode is cut")
 
 
 @asset(group_name="experience", partitions_def=domain_partitions, deps=[domain_tasks])
@@ -103,11 +106,12 @@ def trajectories(
 
 
 class FunnelSettings(Config):
-    max_messages: int = 80
-    max_repeats: int = 3
+    max_messages: int = Field(default=80, ge=2, description="longer trajectories fail validity")
+    max_repeats: int = Field(default=3, ge=2, description="the same call this many times in a row: a loop")
     match_reads: bool = False
-    min_yield: float = 0.2  # below: the teacher or the environment is broken (check warns)
-    max_yield: float = 1.0
+    # Below min_yield the teacher or the environment is broken (the check warns).
+    min_yield: float = Field(default=0.2, ge=0.0, le=1.0)
+    max_yield: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 @asset(
@@ -177,7 +181,7 @@ def filtered_trajectories(
 
 
 class SftConfig(Config):
-    validation_fraction: float = 0.1
+    validation_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     seed: int = 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from envgen.simulate.backends import ChatBackend, OpenAIChatBackend
 from envgen.simulate.llm_user import LLMUser
@@ -159,16 +159,17 @@ class TrainingSettings(ConfigurableResource):
     num_key_value_heads: int = 2
     intermediate_size: int = 384
     vocab_size: int = 4096
-    max_length: int = 4096  # a domain's ~13 tool schemas alone are ~1.8k tokens; chains run to 8 calls
+    # A domain's ~13 tool schemas alone are ~1.8k tokens; chains run to 8 calls.
+    max_length: int = Field(default=4096, ge=8)
     # One conversation per micro-batch: without padding, CPU attention takes its fast causal path (about
     # twice the tokens/s of padded batches of 8). A small effective batch (2) gives the from-scratch model
     # four times more optimizer steps for the same tokens than a batch of 8.
-    per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 2
-    phase1_learning_rate: float = 3e-3
-    phase1_epochs: float = 2.0
-    phase2_learning_rate: float = 2e-3
-    phase2_epochs: float = 2.0
+    per_device_train_batch_size: int = Field(default=1, ge=1)
+    gradient_accumulation_steps: int = Field(default=2, ge=1)
+    phase1_learning_rate: float = Field(default=3e-3, gt=0)
+    phase1_epochs: float = Field(default=2.0, gt=0)
+    phase2_learning_rate: float = Field(default=2e-3, gt=0)
+    phase2_epochs: float = Field(default=2.0, gt=0)
     # Optimizer steps per phase at most (-1: the epochs decide). The laptop default caps phase 1, whose
     # data grows with every general domain the catalog adds, so the main job stays within minutes on CPU.
     phase1_max_steps: int = 160

@@ -170,7 +170,9 @@ def domain_label(specs: list[ToolSpec]) -> str:
             if is_key(k)
         )
         label = ents.most_common(1)[0][0] if ents else specs[0].name.split("_")[-1]
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "domain"
+    # Tags come from specs: only [a-z0-9_] survives, and the length is bounded, so a slug made from it is
+    # always a safe folder name and a valid partition key.
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48].strip("_") or "domain"
 
 
 def assign_domains(

@@ -10,8 +10,12 @@ import json
 import logging
 import random
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +27,7 @@ from trl.chat_template_utils import has_generation_markers, qwen2_5_chat_templat
 from envgen.simulate.hf_backend import HFChatBackend
 from envgen.simulate.toolcall_parse import arguments_as_objects
 from train.chat_template import CHAT_TEMPLATE
-from train.launch import accelerate_command, read_phase_result
+from train.launch import accelerate_command, read_phase_result, run_phase_from_files
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
 from train.sft import PhaseConfig, PhaseResult, assistant_token_loss, tokenize_rows, train_phase
@@ -364,3 +368,32 @@ def test_loss_curve_png(phase1: PhaseResult, tmp_path: Path) -> None:
         tmp_path / "plots" / "loss.png",
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_killed_midway_resumes_from_its_last_checkpoint(
+    tiny_base: tuple[Path, dict], rows: list[dict], tmp_path: Path
+) -> None:
+    """SIGKILL the phase process after its second checkpoint; the re-run continues from the newest one."""
+    data = _sft_parquet(rows[:18], tmp_path / "sft.parquet")
+    out = tmp_path / "phase"
+    cfg = PhaseConfig(max_steps=40, **{**FAST, "save_steps": 2})
+    args = ["--init", str(tiny_base[0]), "--data", str(data), "--out", str(out)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "train.launch", *args, "--config", json.dumps(asdict(cfg))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (out / "checkpoint-4" / "trainer_state.json").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)  # let checkpoint-4 finish writing
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (out / "phase_result.json").exists(), "killed before it finished"
+    saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert saved and saved[-1] < 40
+    result = run_phase_from_files(tiny_base[0], data, out, cfg, max_validation_rows=-1)
+    assert result.resumed_from is not None and int(result.resumed_from.rsplit("-", 1)[1]) >= saved[-1] - 2
+    assert result.global_step == 40
+    steps = [s for s, _ in result.train_loss_history]
+    assert steps == sorted(set(steps))  # no step logged twice

@@ -57,7 +57,7 @@ class OpenAIChatBackend:
     base_url: str
     model: str
     api_key_env: str = "OPENAI_API_KEY"
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     max_concurrency: int = 16
     max_retries: int = 5
     timeout_s: float = 120.0
