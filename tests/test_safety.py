@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from agentscaler_assets.resources import LanguageModels, StorageRoot
+from agentscaler_assets.experience_assets import FunnelSettings, SftConfig, TrajectoryConfig
+from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
 from envgen.catalog.loaders import load_paths
 from envgen.catalog.spec import NAME_RE, ToolSpec, validate_spec
 from envgen.graph import domain_label
@@ -176,3 +178,18 @@ def test_interpreter_answers_any_arguments_with_a_result(airline, data):
             assert episode.state_hash() == before
     finally:
         episode.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: TrajectoryConfig(rollouts_per_task=0), "rollouts_per_task"),
+        (lambda: FunnelSettings(min_yield=1.5), "min_yield"),
+        (lambda: SftConfig(validation_fraction=1.0), "validation_fraction"),
+        (lambda: TrainingSettings(phase1_learning_rate=0.0), "phase1_learning_rate"),
+        (lambda: TrainingSettings(per_device_train_batch_size=0), "per_device_train_batch_size"),
+    ],
+)
+def test_invalid_config_is_refused_naming_the_field(make, field):
+    with pytest.raises(ValidationError, match=field):
+        make()
