@@ -14,6 +14,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import benchmark_partitions
@@ -28,7 +29,7 @@ from agentscaler_assets.training_assets import (
 from envgen.environment import load_environment
 from envgen.simulate.hf_backend import HFChatBackend
 from envgen.tasks import frame_to_tasks
-from evals.synthetic import DomainTasks, group_rates, score_models
+from evals.synthetic import FAILURE_CATEGORIES, DomainTasks, group_rates, score_models
 
 
 class BenchmarkConfig(Config):
@@ -39,8 +40,11 @@ class BenchmarkConfig(Config):
     # every task is several CPU generations per model.
     general_tasks_per_domain: int = 1
     max_tasks_per_domain: int = 12
-    max_new_tokens: int = 96
-    max_agent_turns: int = 20
+    max_new_tokens: int = Field(default=96, ge=1)
+    max_agent_turns: int = Field(default=20, ge=1)
+    # k seeded rollouts per task give pass^1..k; they differ only when the models sample (temperature > 0).
+    rollouts_per_task: int = Field(default=1, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
 
 
@@ -73,8 +77,9 @@ def heldout_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> dict[str, Domai
 def benchmark_scores(
     context: AssetExecutionContext, config: BenchmarkConfig, storage: StorageRoot
 ) -> MaterializeResult:
-    """Task success (valid, gold final state, gold write calls) with Wilson 95% intervals and the floor a
-    do-nothing agent gets on the same tasks. The user side is the scripted (rule-based) user."""
+    """Task success (valid, gold final state, gold write calls) with Wilson 95% intervals, pass^1..k, the
+    state and call match rates, failure categories and the floor a do-nothing agent gets on the same tasks.
+    The user side is the scripted (rule-based) user."""
     benchmark = context.partition_key
     if benchmark != "synthetic_heldout":
         raise ValueError(f"benchmark {benchmark!r} is not implemented yet")
@@ -86,22 +91,36 @@ def benchmark_scores(
     if missing:
         context.log.warning(f"not scored, never materialised: {missing}")
     agents = {
-        m: HFChatBackend(storage.path("models", m), max_new_tokens=config.max_new_tokens, seed=config.seed)
+        m: HFChatBackend(
+            storage.path("models", m),
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed,
+        )
         for m in trained
     }
-    scores = score_models(suite, agents, out / "journals", max_agent_turns=config.max_agent_turns)
+    scores = score_models(
+        suite, agents, out / "journals", max_agent_turns=config.max_agent_turns, k=config.rollouts_per_task
+    )
     rows = [
         {
             "model": s.agent,
-            "n": s.n,
+            "tasks": s.n,
+            "rollouts": s.rollouts,
             "solved": s.successes,
             "success": round(s.rate, 3),
             "ci95_low": round(s.ci_low, 3),
             "ci95_high": round(s.ci_high, 3),
+            "state_match": round(s.state_match, 3),
+            "call_match": round(s.call_match, 3),
+            **{f"pass^{j}": v for j, v in s.pass_hat.items()},
         }
         for s in scores
     ]
     table = pl.DataFrame(rows)
+    categories = pl.DataFrame(
+        [{"model": s.agent, **{c: s.categories.get(c, 0) for c in FAILURE_CATEGORIES}} for s in scores]
+    )
     per_domain = pl.DataFrame(
         [
             {"model": s.agent, "domain": d, "solved": v[0], "n": v[1]}
@@ -127,6 +146,7 @@ def benchmark_scores(
             "models_missing": MetadataValue.json(missing),
             "terminations": MetadataValue.json({s.agent: s.terminations for s in scores}),
             "failure_stages": MetadataValue.json({s.agent: s.failures for s in scores}),
+            "failure_categories": MetadataValue.md(markdown_table(categories)),
             **{f"success/{s.agent}": round(s.rate, 4) for s in scores},
         }
     )

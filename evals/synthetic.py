@@ -2,7 +2,8 @@
 
 A task is solved when the agent's trajectory is valid, reaches the gold final state and makes the gold
 write calls (the same three stages that decide what is kept for training). Every score carries its sample
-size, a Wilson 95% interval, and the floor a do-nothing agent gets on the same tasks.
+size, a Wilson 95% interval, pass^1..k over k seeded rollouts, the final-state and call match rates apart,
+termination reasons, failure categories, and the floor a do-nothing agent gets on the same tasks.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
 
-from envgen.filters import FunnelConfig, judge
+from envgen.filters import FunnelConfig, Verdict, judge, successful_calls
 from envgen.programs import EnvironmentDoc
 from envgen.simulate.backends import ChatBackend, DoNothingAgent
-from envgen.simulate.rollout import AgentFactory, run_rollouts
+from envgen.simulate.rollout import AgentFactory, Trajectory, run_rollouts
 from envgen.simulate.scripted import ScriptedUser
 from envgen.tasks import Task
 
@@ -48,15 +49,66 @@ class DomainTasks:
 
 @dataclass
 class Score:
+    """One agent on one suite. `n` counts tasks; each task had `k` seeded rollouts. `rate` (with the Wilson
+    interval) is the share of rollouts solved, pass^1 in expectation; `pass_hat` holds tau2's pass^1..k."""
+
     agent: str
     n: int
     successes: int
     rate: float
     ci_low: float
     ci_high: float
-    per_domain: dict[str, tuple[int, int]] = field(default_factory=dict)  # domain -> (solved, n)
+    k: int = 1
+    rollouts: int = 0
+    pass_hat: dict[int, float] = field(default_factory=dict)
+    state_match: float = 0.0  # share of rollouts that reached the gold final state
+    call_match: float = 0.0  # share whose write calls equal the gold ones
+    per_domain: dict[str, tuple[int, int]] = field(default_factory=dict)  # domain -> (solved, rollouts)
     terminations: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # funnel stage that failed
+    categories: dict[str, int] = field(default_factory=dict)  # what went wrong, see `failure_category`
+
+
+FAILURE_CATEGORIES = (
+    "malformed call",
+    "wrong tool",
+    "wrong argument",
+    "missing call",
+    "premature end",
+    "other",
+)
+
+
+def failure_category(traj: Trajectory, task: Task, verdict: Verdict) -> str | None:
+    """What went wrong with an unsolved rollout, judged against the gold calls, first match wins:
+
+    - malformed call: a tool call that does not parse, or whose arguments are not a JSON object;
+    - wrong tool: the agent called a tool the gold plan never uses (offered or not);
+    - wrong argument: it called a gold tool with arguments no gold call of that tool has;
+    - premature end: every call it made is a gold call, some gold call is missing, and the episode did not
+      end with the user (turn limit, backend error);
+    - missing call: the same, but the user ended the conversation;
+    - other: the gold calls were all made yet the task failed (extra writes, a broken message, a loop).
+    """
+    if verdict.kept:
+        return None
+    gold_names = {c["name"] for c in task.gold_calls}
+    attempted = [
+        c.get("function", {}).get("name")
+        for m in traj.messages
+        if m.get("role") == "assistant"
+        for c in m.get("tool_calls") or []
+    ]
+    if "unparseable tool call" in verdict.reason or "not a JSON object" in verdict.reason:
+        return "malformed call"
+    if any(name not in gold_names for name in attempted):
+        return "wrong tool"
+    made = successful_calls(traj)
+    if any(c not in task.gold_calls for c in made):
+        return "wrong argument"
+    if any(g not in made for g in task.gold_calls):
+        return "missing call" if traj.termination == "user_stop" else "premature end"
+    return "other"
 
 
 def score_agent(
@@ -66,10 +118,14 @@ def score_agent(
     label: str,
     concurrency: int = 4,
     max_agent_turns: int = 24,
+    k: int = 1,
 ) -> Score:
-    """Roll the agent out once per held-out task with the scripted user and judge each trajectory."""
+    """Roll the agent out k times per held-out task with the scripted user and judge every trajectory with
+    the funnel's verdicts; rollout r of every task gets the same seed for every agent."""
+    per_task: dict[str, list[bool]] = {}
     per_domain: dict[str, list[bool]] = defaultdict(list)
-    terms, failures = Counter(), Counter()
+    terms, failures, categories = Counter(), Counter(), Counter()
+    aligned = matched = 0
     for domain, dt in sorted(suite.items()):
         trajs = asyncio.run(
             run_rollouts(
@@ -78,7 +134,7 @@ def score_agent(
                 dt.snapshot,
                 agent_for,
                 lambda t, r: ScriptedUser(t),
-                k=1,
+                k=k,
                 journal=journal_dir / f"{label}-{domain}.jsonl",
                 concurrency=concurrency,
                 max_agent_turns=max_agent_turns,
@@ -86,24 +142,35 @@ def score_agent(
         )
         by_id = {t.task_id: t for t in dt.tasks}
         for tr in trajs:
-            v = judge(tr, by_id[tr.task_id], dt.env, FunnelConfig())
+            task = by_id[tr.task_id]
+            v = judge(tr, task, dt.env, FunnelConfig())
+            per_task.setdefault(f"{domain}/{tr.task_id}", []).append(v.kept)
             per_domain[domain].append(v.kept)
+            aligned += v.state_aligned
+            matched += v.calls_match
             terms[tr.termination.split(":")[0]] += 1
             if not v.kept:
                 failures[v.stage_failed] += 1
+                categories[failure_category(tr, task, v)] += 1
     results = [ok for oks in per_domain.values() for ok in oks]
     s, n = sum(results), len(results)
     lo, hi = wilson_interval(s, n)
     return Score(
         agent=label,
-        n=n,
+        n=len(per_task),
         successes=s,
         rate=s / n if n else 0.0,
         ci_low=lo,
         ci_high=hi,
+        k=k,
+        rollouts=n,
+        pass_hat={j: pass_hat_k(per_task, j) for j in range(1, k + 1)},
+        state_match=aligned / n if n else 0.0,
+        call_match=matched / n if n else 0.0,
         per_domain={d: (sum(v), len(v)) for d, v in per_domain.items()},
         terminations=dict(terms),
         failures=dict(failures),
+        categories=dict(categories),
     )
 
 
@@ -136,14 +203,11 @@ def score_models(
     journal_dir: Path,
     concurrency: int = 4,
     max_agent_turns: int = 24,
+    k: int = 1,
 ) -> list[Score]:
-    """Each named agent plus the do-nothing floor, on the same tasks."""
-    floor = score_agent(
-        suite, lambda t, r: DoNothingAgent(), journal_dir, "floor", concurrency, max_agent_turns
-    )
-    scores = [floor]
-    for label, agent in agents.items():
-        scores.append(
-            score_agent(suite, lambda t, r, a=agent: a, journal_dir, label, concurrency, max_agent_turns)
-        )
-    return scores
+    """Each named agent plus the do-nothing floor, on the same tasks and rollout seeds."""
+    everyone = {"floor": DoNothingAgent(), **agents}
+    return [
+        score_agent(suite, lambda t, r, a=agent: a, journal_dir, label, concurrency, max_agent_turns, k)
+        for label, agent in everyone.items()
+    ]

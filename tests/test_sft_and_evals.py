@@ -62,7 +62,28 @@ def test_a_perfect_agent_scores_one_and_the_floor_is_computed(airline, tasks, tm
         "oracle",
     )
     assert perfect.n == len(held) and perfect.rate == 1.0
+    assert perfect.pass_hat == {1: 1.0} and perfect.state_match == perfect.call_match == 1.0
     floor = score_models(suite, {}, tmp_path)[0]
     assert floor.agent == "floor" and floor.n == len(held)
     # Doing nothing solves no task: writes are missing, and read-only tasks require their reads.
     assert floor.rate == 0.0 and floor.failures
+    assert floor.categories == {"missing call": len(held)}
+
+
+def test_pass_hat_k_and_failure_categories_over_seeded_rollouts(airline, tasks, tmp_path):
+    """A teacher with an error model: k rollouts per task, pass^k falls with k, every miss is named."""
+    held = [t for t in tasks if t.split == "heldout"] + [t for t in tasks if t.split == "train"][:8]
+    suite = {"airline": DomainTasks(airline.env, airline.path, held)}
+    shaky = ErrorModel(wrong_argument=0.3, skipped_step=0.2, unknown_tool=0.2, early_stop=0.1, recover=0.0)
+    score = score_agent(
+        suite,
+        lambda t, r: ScriptedTeacher(t, shaky, seed=zlib.crc32(f"{t.task_id}:{r}".encode())),
+        tmp_path,
+        "shaky",
+        k=3,
+    )
+    assert score.n == len(held) and score.rollouts == 3 * len(held) and score.k == 3
+    assert 1.0 >= score.pass_hat[1] >= score.pass_hat[2] >= score.pass_hat[3]
+    assert abs(score.pass_hat[1] - score.rate) < 1e-3  # pass^1 is the mean success
+    assert sum(score.categories.values()) == score.rollouts - score.successes
+    assert {"wrong tool", "wrong argument"} <= set(score.categories)
