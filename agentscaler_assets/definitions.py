@@ -1,12 +1,15 @@
-"""The one `Definitions` of the platform: every asset of the AgentScaler lineage, and its resources.
+"""The one `Definitions` of the platform: every asset of the AgentScaler lineage, its checks, the stage jobs
+that the schedule and sensors launch, and its resources.
 
 Resources come from the profile named by `AGENTSCALER_PROFILE` (local | endpoint | cluster); assets are the
-same in every profile.
+same in every profile. Schedules and sensors start stopped unless AGENTSCALER_AUTOMATION=1 (see
+docs/operating.md).
 """
 
 from dagster import Definitions
 
 from agentscaler_assets.catalog_assets import api_catalog, domains, tool_graph
+from agentscaler_assets.checks import ALL_CHECKS
 from agentscaler_assets.environment_assets import domain_environment, domain_tasks
 from agentscaler_assets.evaluation_assets import benchmark_scores
 from agentscaler_assets.experience_assets import (
@@ -15,7 +18,10 @@ from agentscaler_assets.experience_assets import (
     sft_phase2_dataset,
     trajectories,
 )
+from agentscaler_assets.jobs import catalog_stage_job, domain_stage_job
 from agentscaler_assets.resources import resources_for_profile
+from agentscaler_assets.schedules import ALL_SCHEDULES
+from agentscaler_assets.sensors import ALL_SENSORS
 from agentscaler_assets.training_assets import (
     base_model,
     phase1_model,
@@ -40,4 +46,13 @@ ALL_ASSETS = [
     benchmark_scores,
 ]
 
-defs = Definitions(assets=ALL_ASSETS, resources=resources_for_profile())
+ALL_JOBS = [catalog_stage_job, domain_stage_job]
+
+defs = Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
+    jobs=ALL_JOBS,
+    schedules=ALL_SCHEDULES,
+    sensors=ALL_SENSORS,
+    resources=resources_for_profile(),
+)

@@ -101,7 +101,7 @@ def seeded_snapshot(env: EnvironmentDoc) -> sqlite3.Connection:
 
 
 def probe_tool(
-    env: EnvironmentDoc, snapshot: sqlite3.Connection, tool: str, seed: int
+    env: EnvironmentDoc, snapshot: sqlite3.Connection | Path, tool: str, seed: int
 ) -> tuple[str | None, dict]:
     """Run a tool once on a private copy: the reason it fails (None when it works) and the call made."""
     rng, fake = random.Random(seed), seeded_faker(seed)
@@ -129,6 +129,29 @@ def probe_tool(
         ep.close()
 
 
+def prove_tool(
+    env: EnvironmentDoc, snapshot: sqlite3.Connection | Path, tool: str, index: int, probe_attempts: int = 5
+) -> tuple[str | None, dict]:
+    """Whether one tool of `env` works on `snapshot`: (None, the call that proved it) or (the reason, {}).
+
+    The program must pass the static check, then run in one of several differently seeded probes: a probe
+    can be unlucky (say, a sampled new value equal to the old one), so a tool is refused only when all of
+    them fail, with the last reason. Used when an environment is built, and again by the asset check that
+    re-proves a stored environment on its stored snapshot.
+    """
+    program = env.program(tool)
+    if program is None:
+        return "no program", {}
+    reason = program_problem(env, program)
+    if reason is not None:
+        return reason, {}
+    for attempt in range(probe_attempts):
+        reason, call = probe_tool(env, snapshot, tool, env.seed + 1000 * attempt + index)
+        if reason is None:
+            return None, call
+    return reason, {}
+
+
 def prove(
     draft: EnvironmentDoc, report: BuildReport, probe_attempts: int = 5
 ) -> tuple[EnvironmentDoc, sqlite3.Connection, BuildReport]:
@@ -139,22 +162,12 @@ def prove(
     snapshot = seeded_snapshot(draft)
     working = []
     for i, tool in enumerate(t["name"] for t in draft.tools):
-        program = draft.program(tool)
-        if program is None:
-            report.refused.setdefault(tool, "no program")
-            continue
-        reason = program_problem(draft, program)
-        if reason is not None:
-            report.refused[tool] = reason
-            continue
-        # A probe can be unlucky (say, a sampled new value equal to the old one), so a tool is refused only
-        # when several differently seeded probes all fail; the last reason is reported.
-        for attempt in range(probe_attempts):
-            reason, call = probe_tool(draft, snapshot, tool, draft.seed + 1000 * attempt + i)
-            if reason is None:
-                working.append(tool)
-                report.probes[tool] = call
-                break
+        reason, call = prove_tool(draft, snapshot, tool, i, probe_attempts)
+        if reason is None:
+            working.append(tool)
+            report.probes[tool] = call
+        elif draft.program(tool) is None:
+            report.refused.setdefault(tool, reason)  # keep the reason the draft's author gave
         else:
             report.refused[tool] = reason
     report.kept = working

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from envgen.simulate.rollout import Trajectory
+from envgen.tasks import Task
 
 _KEEP_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 
@@ -69,3 +71,35 @@ def load_rows(path: Path, split: str | None = None) -> list[dict[str, Any]]:
         {"messages": json.loads(m), "tools": json.loads(t)}
         for m, t in frame.select("messages", "tools").iter_rows()
     ]
+
+
+def _user_turns(messages: list[dict[str, Any]]) -> list[str]:
+    return [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+
+
+def heldout_leaks(frame: pl.DataFrame, heldout: Iterable[Task]) -> list[dict[str, str]]:
+    """SFT rows that would leak a held-out task into training: one row per leak, with why.
+
+    A row leaks when its `task_id` is a held-out task's, or when its user turns are exactly that task's
+    request (`intent_parts`, in order), or are that request followed by the closing line a conversation
+    ends with when the user stops it (its last message is then the user's). The second test catches the
+    same request reaching training under another id, say from a re-synthesised or copied domain.
+    """
+    by_id = {t.task_id: t for t in heldout}
+    by_request = {tuple(t.intent_parts): t.task_id for t in by_id.values() if t.intent_parts}
+    leaks = []
+    for example_id, task, messages in frame.select("example_id", "task_id", "messages").iter_rows():
+        if task in by_id:
+            leaks.append({"example_id": example_id, "task_id": task, "heldout_task": task, "why": "task_id"})
+            continue
+        chat = json.loads(messages)
+        turns = _user_turns(chat)
+        ends_with_user = bool(chat) and chat[-1].get("role") == "user"
+        for n in (len(turns), len(turns) - 1) if ends_with_user else (len(turns),):
+            match = by_request.get(tuple(turns[:n])) if n > 0 else None
+            if match is not None:
+                leaks.append(
+                    {"example_id": example_id, "task_id": task, "heldout_task": match, "why": "same request"}
+                )
+                break
+    return leaks

@@ -1,0 +1,221 @@
+"""Schedules and sensors: what they request (job, partition keys, run config), that their cursors stop
+repeated requests, and that following their requests runs the lineage: spec folder → catalog run →
+domain partitions → one domain run each, never one for a retired partition."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    RunRequest,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+    partition_loading_context,
+)
+from dagster._core.test_utils import create_run_for_test
+
+from agentscaler_assets import main_job
+from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS, ALL_JOBS, defs
+from agentscaler_assets.jobs import CATALOG_STAGE_ASSETS, DOMAIN_STAGE_ASSETS, automation_on
+from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
+from agentscaler_assets.schedules import CRON_ENV, DEFAULT_CRON, make_resynthesis_schedule
+from agentscaler_assets.sensors import (
+    WATCH_ENV,
+    domain_partitions_sensor,
+    make_catalog_watch_sensor,
+)
+from envgen.catalog.loaders import bundled_catalog_dir
+
+
+@pytest.fixture
+def instance():
+    with instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def spec_folder(tmp_path) -> Path:
+    """A folder of API specs: two of the bundled catalog's files (airline, banking)."""
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    for name in ("airline.json", "banking.json"):
+        shutil.copy(bundled_catalog_dir() / name, folder / name)
+    return folder
+
+
+def _tick(sensor, instance: DagsterInstance, cursor: str | None = None):
+    """One sensor tick as the daemon runs it, against the real Definitions (which is what lets Dagster
+    check the requested partition keys against the instance's `domain` partitions)."""
+    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    with partition_loading_context(dynamic_partitions_store=instance):  # as the daemon sets it up
+        return sensor.evaluate_tick(context)
+
+
+def test_stage_jobs_run_what_the_main_job_runs():
+    assert [a.key.to_user_string() for a in CATALOG_STAGE_ASSETS] == main_job.CATALOG_STAGE
+    assert [a.key.to_user_string() for a in DOMAIN_STAGE_ASSETS] == main_job.DOMAIN_STAGE
+    assert {j.name for j in ALL_JOBS} == {"catalog_stage", "domain_stage"}
+    assert defs.resolve_schedule_def("resynthesis_schedule").job_name == "catalog_stage"
+    assert defs.resolve_sensor_def("catalog_watch_sensor").job_name == "catalog_stage"
+    assert defs.resolve_sensor_def("domain_partitions_sensor").job_name == "domain_stage"
+
+
+# --- the re-synthesis schedule -----------------------------------------------------------------------
+
+
+def test_schedule_cron_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(CRON_ENV, raising=False)
+    assert make_resynthesis_schedule().cron_schedule == DEFAULT_CRON
+    monkeypatch.setenv(CRON_ENV, "*/15 * * * *")
+    assert make_resynthesis_schedule().cron_schedule == "*/15 * * * *"
+    monkeypatch.setenv(CRON_ENV, "every night")
+    with pytest.raises(ValueError, match=f"{CRON_ENV}='every night'"):
+        make_resynthesis_schedule()
+
+
+def test_schedule_requests_a_catalog_run_of_the_watched_folder(monkeypatch, instance, spec_folder):
+    schedule = make_resynthesis_schedule()
+    monkeypatch.delenv(WATCH_ENV, raising=False)
+    (bundled,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    assert bundled.run_config == {} and bundled.tags["agentscaler/stage"] == "catalog"
+
+    monkeypatch.setenv(WATCH_ENV, str(spec_folder))
+    (watched,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    assert watched.run_config == {"ops": {"api_catalog": {"config": {"sources": [str(spec_folder)]}}}}
+
+    monkeypatch.setenv(WATCH_ENV, str(spec_folder / "gone"))
+    skipped = schedule.evaluate_tick(build_schedule_context(instance=instance))
+    assert not skipped.run_requests and "is not a folder" in skipped.skip_message
+
+
+def test_automation_switch(monkeypatch):
+    monkeypatch.delenv("AGENTSCALER_AUTOMATION", raising=False)
+    assert not automation_on()
+    monkeypatch.setenv("AGENTSCALER_AUTOMATION", "1")
+    assert automation_on()
+
+
+# --- the catalog-watching sensor ---------------------------------------------------------------------
+
+
+def test_catalog_sensor_requests_once_per_change(monkeypatch, instance, spec_folder):
+    monkeypatch.setenv(WATCH_ENV, str(spec_folder))
+    sensor = make_catalog_watch_sensor()
+    first = _tick(sensor, instance)
+    (request,) = first.run_requests
+    assert request.run_config == {"ops": {"api_catalog": {"config": {"sources": [str(spec_folder)]}}}}
+    assert request.tags["agentscaler/trigger"] == "catalog_watch" and first.cursor
+
+    unchanged = _tick(sensor, instance, first.cursor)
+    assert not unchanged.run_requests and "unchanged" in unchanged.skip_message
+    (spec_folder / "README.md").write_text("not a spec")  # not a file a catalog run reads
+    assert not _tick(sensor, instance, first.cursor).run_requests
+
+    spec = spec_folder / "banking.json"
+    spec.write_text(spec.read_text().replace('"description": "', '"description": "Edited. ', 1))
+    stat = spec.stat()
+    os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # coarse-clock file systems
+    edited = _tick(sensor, instance, first.cursor)
+    assert len(edited.run_requests) == 1 and edited.cursor != first.cursor
+    assert edited.run_requests[0].run_key != request.run_key
+
+    (spec_folder / "more").mkdir()
+    shutil.copy(bundled_catalog_dir() / "clinic.json", spec_folder / "more" / "clinic.json")
+    added = _tick(sensor, instance, edited.cursor)
+    assert len(added.run_requests) == 1 and added.cursor != edited.cursor
+
+
+def test_catalog_sensor_skips_without_a_folder(monkeypatch, instance, tmp_path):
+    monkeypatch.delenv(WATCH_ENV, raising=False)
+    assert f"{WATCH_ENV} is not set" in _tick(make_catalog_watch_sensor(), instance).skip_message
+    monkeypatch.setenv(WATCH_ENV, str(tmp_path / "missing"))
+    assert "is not a folder" in _tick(make_catalog_watch_sensor(), instance).skip_message
+    monkeypatch.setenv(WATCH_ENV, str(tmp_path))
+    assert "no spec files" in _tick(make_catalog_watch_sensor(), instance).skip_message
+
+
+# --- the domain fan-out sensor -----------------------------------------------------------------------
+
+
+def test_domain_sensor_without_partitions_skips(instance):
+    result = _tick(domain_partitions_sensor, instance)
+    assert not result.run_requests and "no `domain` partitions yet" in result.skip_message
+
+
+def test_domain_sensor_requests_new_keys_and_never_retired_ones(instance):
+    instance.add_dynamic_partitions("domain", ["alpha", "beta", "gamma"])
+    instance.delete_dynamic_partition("domain", "beta")
+    requests = _tick(domain_partitions_sensor, instance).run_requests
+    assert [r.partition_key for r in requests] == ["alpha", "gamma"]
+    assert all(r.job_name in (None, "domain_stage") and r.run_key for r in requests)
+
+
+def test_domain_sensor_waits_for_a_catalog_run_in_progress(instance):
+    instance.add_dynamic_partitions("domain", ["alpha"])
+    run = create_run_for_test(
+        instance,
+        job_name="catalog_stage",
+        tags={"agentscaler/stage": "catalog"},
+        status=DagsterRunStatus.STARTED,
+    )
+    waiting = _tick(domain_partitions_sensor, instance)
+    assert not waiting.run_requests and "catalog-stage run is in progress" in waiting.skip_message
+    instance.report_run_failed(run)
+    assert [r.partition_key for r in _tick(domain_partitions_sensor, instance).run_requests] == ["alpha"]
+
+
+def test_following_the_sensors_runs_the_lineage(monkeypatch, instance, spec_folder, tmp_path):
+    """Spec folder → catalog sensor → catalog run → domain sensor → one domain run per partition, with the
+    domain's checks; a materialised partition is not requested again until the next `domains`."""
+    storage = StorageRoot(root=str(tmp_path / "home"))
+    resources = {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
+    test_defs = Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=ALL_JOBS, resources=resources)
+
+    def launch(request: RunRequest, job: str):
+        result = test_defs.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            run_config=request.run_config or None,
+            partition_key=request.partition_key,
+            tags=request.tags,
+        )
+        assert result.success
+        return result
+
+    monkeypatch.setenv(WATCH_ENV, str(spec_folder))
+    (catalog_request,) = _tick(make_catalog_watch_sensor(), instance).run_requests
+    launch(catalog_request, "catalog_stage")
+    keys = list(instance.get_dynamic_partitions("domain"))
+    assert "airline" in keys and "banking" in keys and len(keys) < 8  # the watched folder, not the bundle
+
+    requests = _tick(domain_partitions_sensor, instance).run_requests
+    assert sorted(r.partition_key for r in requests) == sorted(keys)
+    airline = next(r for r in requests if r.partition_key == "airline")
+    run = launch(
+        RunRequest(
+            partition_key="airline",
+            run_config={"ops": {"domain_tasks": {"config": {"n_chains": 8}}}},
+            tags=airline.tags,
+        ),
+        "domain_stage",
+    )
+    checked = {(e.asset_key.to_user_string(), e.check_name) for e in run.get_asset_check_evaluations()}
+    assert checked >= {
+        ("domain_environment", "every_tool_executes"),
+        ("domain_tasks", "gold_calls_reproduce_gold_state"),
+    }
+
+    after = _tick(domain_partitions_sensor, instance).run_requests
+    assert "airline" not in {r.partition_key for r in after} and len(after) == len(keys) - 1
+
+    # Re-synthesis: `domains` again makes every partition stale, airline included, under a new run key.
+    assert materialize(ALL_ASSETS, selection=["domains"], instance=instance, resources=resources).success
+    again = _tick(domain_partitions_sensor, instance).run_requests
+    assert sorted(r.partition_key for r in again) == sorted(keys)
+    old_keys = {r.run_key for r in requests}
+    assert not old_keys & {r.run_key for r in again}
