@@ -3,6 +3,8 @@
 import json
 import random
 import shutil
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 from dagster import (
@@ -27,9 +29,11 @@ from agentscaler_assets.training_assets import (
     vertical_only_model,
 )
 from envgen.environment import load_environment
+from envgen.simulate.backends import ChatBackend, DoNothingAgent, OpenAIChatBackend
 from envgen.simulate.hf_backend import HFChatBackend
 from envgen.tasks import frame_to_tasks
 from evals.synthetic import FAILURE_CATEGORIES, DomainTasks, group_rates, score_models
+from evals.tau2 import tau2_missing_reason
 
 
 class BenchmarkConfig(Config):
@@ -46,6 +50,20 @@ class BenchmarkConfig(Config):
     rollouts_per_task: int = Field(default=1, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
+    # tau2-bench: split, a seeded subset of its tasks (0 = all), trials per task (pass^k) and the step cap
+    # (tau2's own default, 200: a step cap below a task's gold length makes even the gold replay fail).
+    tau2_split: str = "test"
+    tau2_max_tasks: int = Field(default=0, ge=0)
+    tau2_trials: int = Field(default=1, ge=1)
+    tau2_max_steps: int = Field(default=200, ge=1)
+    # The user simulator of tau2 airline/retail: an OpenAI-compatible endpoint (vLLM, OpenAI, or our own
+    # `python -m envgen.simulate.serve`). Without it those partitions record that they need one.
+    user_base_url: str = ""
+    user_model: str = ""
+    # Also score an OpenAI-compatible endpoint as an agent (a base model served by vLLM, say), next to the
+    # checkpoints, under the name `endpoint:<model>`.
+    agent_base_url: str = ""
+    agent_model: str = ""
 
 
 def heldout_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> dict[str, DomainTasks]:
@@ -81,24 +99,14 @@ def benchmark_scores(
     state and call match rates, failure categories and the floor a do-nothing agent gets on the same tasks.
     The user side is the scripted (rule-based) user."""
     benchmark = context.partition_key
-    if benchmark != "synthetic_heldout":
-        raise ValueError(f"benchmark {benchmark!r} is not implemented yet")
-    suite = heldout_suite(storage, config)
     out = storage.path("benchmarks", benchmark)
-    shutil.rmtree(out / "journals", ignore_errors=True)
-    trained = [m for m in config.models if (storage.path("models", m) / "config.json").exists()]
-    missing = sorted(set(config.models) - set(trained))
+    agents, missing = _agents(config, storage)
     if missing:
         context.log.warning(f"not scored, never materialised: {missing}")
-    agents = {
-        m: HFChatBackend(
-            storage.path("models", m),
-            max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature,
-            seed=config.seed,
-        )
-        for m in trained
-    }
+    if benchmark.startswith("tau2_"):
+        return _tau2_scores(context, config, out, benchmark.removeprefix("tau2_"), agents, missing)
+    suite = heldout_suite(storage, config)
+    shutil.rmtree(out / "journals", ignore_errors=True)
     scores = score_models(
         suite, agents, out / "journals", max_agent_turns=config.max_agent_turns, k=config.rollouts_per_task
     )
@@ -150,3 +158,111 @@ def benchmark_scores(
             **{f"success/{s.agent}": round(s.rate, 4) for s in scores},
         }
     )
+
+
+def _agents(config: BenchmarkConfig, storage: StorageRoot) -> tuple[dict[str, ChatBackend], list[str]]:
+    """The configured checkpoints that exist (and the configured endpoint), and the models never trained."""
+    trained = [m for m in config.models if (storage.path("models", m) / "config.json").exists()]
+    agents: dict[str, ChatBackend] = {
+        m: HFChatBackend(
+            storage.path("models", m),
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed,
+        )
+        for m in trained
+    }
+    if config.agent_base_url and config.agent_model:
+        agents[f"endpoint:{config.agent_model}"] = OpenAIChatBackend(
+            config.agent_base_url, config.agent_model, default_sampling={"temperature": config.temperature}
+        )
+    return agents, sorted(set(config.models) - set(trained))
+
+
+def _tau2_scores(
+    context: AssetExecutionContext,
+    config: BenchmarkConfig,
+    out: Path,
+    domain: str,
+    agents: dict[str, ChatBackend],
+    missing: list[str],
+) -> MaterializeResult:
+    """tau2-bench `domain` with tau2's own orchestrator and evaluator: every agent, the do-nothing floor and
+    the gold replay (the ceiling, a check of the harness), on the same tasks and trial seeds."""
+    reason = tau2_missing_reason()
+    if reason:
+        return MaterializeResult(metadata={"benchmark": f"tau2_{domain}", "status": f"not run: {reason}"})
+    from evals import tau2
+
+    user = (
+        OpenAIChatBackend(config.user_base_url, config.user_model, default_sampling={"temperature": 0.0})
+        if config.user_base_url and config.user_model
+        else None
+    )
+    solo = user is None and tau2.supports_solo(domain)
+    task_ids = (
+        tau2.sample_task_ids(domain, config.tau2_split, config.tau2_max_tasks, config.seed)
+        if config.tau2_max_tasks
+        else None
+    )
+
+    def run(agent: Any, who: Any) -> Any:
+        return tau2.run_tau2(
+            domain,
+            agent,
+            who,
+            split=config.tau2_split,
+            num_trials=config.tau2_trials,
+            max_steps=config.tau2_max_steps,
+            seed=config.seed,
+            task_ids=task_ids,
+        )
+
+    # The gold replay checks the harness (it must score 1.0); without a user endpoint it talks to the
+    # scripted user, which is why it is reported apart and never as a model's score.
+    gold = run(tau2.GOLD, user if user is not None or solo else tau2.SCRIPTED)
+    results = {}
+    for label, agent in {"floor": DoNothingAgent(), **agents}.items():
+        context.log.info(f"tau2 {domain}: {label}")
+        results[label] = run(agent, user)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scores.json").write_text(
+        json.dumps(
+            [{**r.to_dict(), "agent": label} for label, r in {"gold-replay": gold, **results}.items()],
+            indent=1,
+            default=str,
+        )
+    )
+    meta: dict = {
+        "benchmark": f"tau2_{domain}",
+        "split": config.tau2_split,
+        "mode": gold.mode,
+        "user_simulator": user.name if user else "none (solo)" if solo else "none configured",
+        "harness_check": f"gold replay ({gold.user} user): {gold.score.successes}/{gold.score.n} solved, "
+        f"harness agrees with tau2 on {gold.agreement[0]}/{gold.agreement[1]}",
+        "models_missing": MetadataValue.json(missing),
+    }
+    scored = {label: r for label, r in results.items() if r.status == tau2.SCORED}
+    if len(scored) < len(results):
+        meta["status"] = "needs a user-simulator endpoint (set user_base_url and user_model)"
+        meta["note"] = next(r.note for r in results.values() if r.status != tau2.SCORED)
+    rows = [
+        {
+            "model": label,
+            "tasks": len(r.task_ids),
+            "trials": r.num_trials,
+            "solved": r.score.successes,
+            "success": round(r.score.rate, 3),
+            "ci95_low": round(r.score.ci_low, 3),
+            "ci95_high": round(r.score.ci_high, 3),
+            **{f"pass^{k}": v for k, v in r.pass_hat_k.items()},
+            "harness_agrees": f"{r.agreement[0]}/{r.agreement[1]}",
+        }
+        for label, r in scored.items()
+    ]
+    if rows:
+        meta["scores"] = MetadataValue.md(markdown_table(pl.DataFrame(rows)))
+        meta["terminations"] = MetadataValue.json({lbl: r.score.terminations for lbl, r in scored.items()})
+        meta["failure_categories"] = MetadataValue.json({lbl: r.score.failures for lbl, r in scored.items()})
+        meta.update({f"success/{lbl}": round(r.score.rate, 4) for lbl, r in scored.items()})
+    return MaterializeResult(metadata=meta)

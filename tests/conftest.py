@@ -14,7 +14,7 @@ from envgen.catalog.spec import ToolSpec
 from envgen.environment import build_environment, save_environment
 from envgen.graph import GraphConfig, assign_domains, build_graph
 from envgen.programs import EnvironmentDoc
-from train.model import TinyModelConfig, build_tiny_base
+from train.model import SMOKE_TEST_CONFIG, build_tiny_base
 
 
 @dataclass
@@ -65,13 +65,6 @@ def tiny_checkpoint(tmp_path_factory, airline) -> Path:
     build_tiny_base(
         texts,
         out,
-        TinyModelConfig(
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            vocab_size=600,
-        ),
+        SMOKE_TEST_CONFIG,
     )
     return out

@@ -44,6 +44,18 @@ class TinyModelConfig:
     vocab_size: int = 4096
 
 
+# The smallest shape that still trains and generates: for tests and smoke runs, where only the plumbing
+# around the model is under test.
+SMOKE_TEST_CONFIG = TinyModelConfig(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    intermediate_size=64,
+    vocab_size=600,
+)
+
+
 def build_tiny_base(
     texts: Iterable[str], out_dir: Path, cfg: TinyModelConfig = TinyModelConfig(), seed: int = 0
 ) -> dict[str, Any]:
