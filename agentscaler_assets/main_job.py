@@ -16,7 +16,7 @@ from typing import Any
 
 from dagster import DagsterInstance, materialize
 
-from agentscaler_assets.definitions import ALL_ASSETS
+from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS
 from agentscaler_assets.partitions import BENCHMARKS, domain_partitions
 from agentscaler_assets.resources import resources_for_profile
 
@@ -68,7 +68,7 @@ def run_main_job(
     def run(stage: str, selection: list[str], partition: str | None = None) -> bool:
         start = time.perf_counter()
         result = materialize(
-            ALL_ASSETS,
+            [*ALL_ASSETS, *ALL_CHECKS],  # the selected assets' checks run too; a blocking failure stops here
             selection=selection,
             instance=instance,
             resources=resources,

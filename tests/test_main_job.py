@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agentscaler_assets.definitions import ALL_ASSETS
@@ -29,6 +29,7 @@ TINY_RUN = {
                 "general_tasks_per_domain": 0,
                 "max_new_tokens": 24,
                 "max_agent_turns": 4,
+                "tau2_max_tasks": 2,
             }
         },
     }
@@ -69,6 +70,11 @@ def test_every_asset_and_partition_is_materialised(finished_job):
     funnel = instance.get_latest_materialization_event(AssetKey("benchmark_scores")).asset_materialization
     assert "floor" in funnel.metadata["scores"].value and "phase2" in funnel.metadata["scores"].value
     assert "vertical_only" in funnel.metadata["vertical_vs_general"].value
+    # The main job runs the asset checks of what it materialises, one evaluation per domain partition.
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("domain_environment"), "every_tool_executes"), limit=1000
+    )
+    assert len(checks) == len(domains)
 
 
 def test_vertical_only_ablation_matches_the_two_phase_budget(finished_job):
