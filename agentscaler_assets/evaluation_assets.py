@@ -238,7 +238,8 @@ def _tau2_scores(
         "split": config.tau2_split,
         "mode": gold.mode,
         "user_simulator": user.name if user else "none (solo)" if solo else "none configured",
-        "harness_check": f"gold replay ({gold.user} user): {gold.score.successes}/{gold.score.n} solved, "
+        "harness_check": f"gold replay ({'solo' if solo else gold.user + ' user'}): "
+        f"{gold.score.successes}/{gold.score.n} solved, "
         f"harness agrees with tau2 on {gold.agreement[0]}/{gold.agreement[1]}",
         "models_missing": MetadataValue.json(missing),
     }

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agentscaler_assets.definitions import ALL_ASSETS
@@ -55,6 +55,13 @@ def finished_job(tmp_path_factory):
         yield instance, instance_dir, home, report
 
 
+def _benchmark_metadata(instance: DagsterInstance, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("benchmark_scores"), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].asset_materialization.metadata
+
+
 def test_every_asset_and_partition_is_materialised(finished_job):
     instance, _, _, report = finished_job
     assert report.ok, report.runs
@@ -67,9 +74,12 @@ def test_every_asset_and_partition_is_materialised(finished_job):
         else:
             wanted = set(asset.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
             assert wanted and wanted <= instance.get_materialized_partitions(key), key
-    funnel = instance.get_latest_materialization_event(AssetKey("benchmark_scores")).asset_materialization
-    assert "floor" in funnel.metadata["scores"].value and "phase2" in funnel.metadata["scores"].value
-    assert "vertical_only" in funnel.metadata["vertical_vs_general"].value
+    synthetic = _benchmark_metadata(instance, "synthetic_heldout")
+    assert "floor" in synthetic["scores"].value and "phase2" in synthetic["scores"].value
+    assert "vertical_only" in synthetic["vertical_vs_general"].value
+    telecom = _benchmark_metadata(instance, "tau2_telecom")
+    assert "phase2" in telecom["scores"].value and "2/2 solved" in telecom["harness_check"].value
+    assert "needs a user-simulator endpoint" in _benchmark_metadata(instance, "tau2_retail")["status"].value
     # The main job runs the asset checks of what it materialises, one evaluation per domain partition.
     checks = instance.event_log_storage.get_asset_check_execution_history(
         AssetCheckKey(AssetKey("domain_environment"), "every_tool_executes"), limit=1000
