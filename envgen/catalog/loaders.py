@@ -169,24 +169,19 @@ def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[Refusal]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return [], [Refusal(origin, "*", f"unreadable {kind}: not UTF-8 ({exc.reason} at byte {exc.start})")]
-    if suffix in (".yaml", ".yml"):
-        if yaml is None:
-            return [], [
-                Refusal(origin, "*", "YAML files need PyYAML, which is not installed; convert to JSON")
-            ]
-        docs = [(origin, lambda: yaml.safe_load(text))]
-    elif suffix == ".jsonl":
-        docs = [
-            (f"{origin}:{n}", lambda line=line: json.loads(line))
-            for n, line in enumerate(text.splitlines(), start=1)
-            if line.strip()
-        ]
+    is_yaml = suffix in (".yaml", ".yml")
+    if is_yaml and yaml is None:
+        return [], [Refusal(origin, "*", "YAML files need PyYAML, which is not installed; convert to JSON")]
+    parse = yaml.safe_load if is_yaml else json.loads
+    if suffix == ".jsonl":
+        lines = enumerate(text.splitlines(), start=1)
+        chunks = [(f"{origin}:{n}", line) for n, line in lines if line.strip()]
     else:
-        docs = [(origin, lambda: json.loads(text))]
+        chunks = [(origin, text)]
     parsed, refused = [], []
-    for where, parse in docs:
+    for where, chunk in chunks:
         try:
-            doc = parse()
+            doc = parse(chunk)
         except RecursionError:
             refused.append(Refusal(where, "*", f"unreadable {kind}: nested too deeply to parse"))
             continue
