@@ -22,13 +22,14 @@ def score_changes(
     """One row per model scored in both runs: old and new rate with intervals, and whether it regressed.
 
     Rows are `Score` dicts as `benchmark_scores` writes them to `scores.json` (`agent`, `rate`, `ci_low`,
-    `ci_high`, ...). Models present in only one of the runs are left out: nothing to compare.
+    `ci_high`, ...). Models present in only one of the runs, or not scored in one of them (a benchmark
+    that needed a user simulator it did not have), are left out: nothing to compare.
     """
-    before = {s["agent"]: s for s in previous}
+    before = {s["agent"]: s for s in previous if "rate" in s}
     rows = []
     for now in current:
         old = before.get(now["agent"])
-        if old is None:
+        if old is None or "rate" not in now:
             continue
         regressed = now["agent"] != FLOOR and now["rate"] < old["rate"] and now["ci_high"] < old["ci_low"]
         rows.append(

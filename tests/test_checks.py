@@ -316,3 +316,14 @@ def test_score_regression_against_the_previous_scores(storage, instance):
 def test_score_check_fails_without_scores(storage, instance):
     ev = run_check(no_score_regression, storage, instance, "synthetic_heldout")
     assert not ev.passed and "materialise benchmark_scores" in ev.description
+
+
+def test_unscored_rows_are_left_out_of_the_comparison():
+    """A benchmark that ran without its user simulator has rows without a rate; they compare with nothing."""
+    from evals.regression import score_changes
+
+    scored = {"agent": "phase2", "rate": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    unscored = {"agent": "phase2", "status": "needs_user_simulator"}
+    assert score_changes([unscored], [scored]) == []
+    assert score_changes([scored], [unscored]) == []
+    assert [r["model"] for r in score_changes([scored], [scored])] == ["phase2"]

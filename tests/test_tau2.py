@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import builtins
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ from evals.tau2.compat import tau2_missing_reason
 _MISSING = tau2_missing_reason()
 if _MISSING is not None:
     pytest.skip(f"tau2-bench is not importable: {_MISSING}", allow_module_level=True)
+
+from script_backend import ScriptBackend  # noqa: E402
 
 from envgen.simulate.backends import DoNothingAgent, OpenAIChatBackend  # noqa: E402
 from envgen.simulate.hf_backend import HFChatBackend  # noqa: E402
@@ -174,32 +175,6 @@ def test_airline_and_retail_without_a_user_say_so_instead_of_scoring():
 
 
 # --- our backends through tau2's agent and user classes -------------------------------------------------
-
-
-@dataclass
-class ScriptBackend:
-    """A `ChatBackend` that makes fixed calls, one per turn (`call_1` ids every time, as our local backends
-    do), then says `closing` or calls `done` (solo). It records the tool names it was offered."""
-
-    calls: list[tuple[str, dict[str, Any]]]
-    closing: str = "Done."
-    finish_with_done: bool = False
-    name: str = "test:script"
-    offered: set[str] = field(default_factory=set)
-
-    async def complete(self, messages: list[dict], tools: list[dict], **sampling: Any) -> dict[str, Any]:
-        self.offered |= {t["function"]["name"] for t in tools}
-        made = sum(1 for m in messages if m["role"] == "assistant" and m.get("tool_calls"))
-        calls = self.calls + ([("done", {})] if self.finish_with_done else [])
-        if made < len(calls):
-            name, arguments = calls[made]
-            call = {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": name, "arguments": json.dumps(arguments)},
-            }
-            return {"role": "assistant", "content": "", "tool_calls": [call]}
-        return {"role": "assistant", "content": self.closing}
 
 
 def _gold_calls(task) -> list[tuple[str, dict[str, Any]]]:

@@ -170,7 +170,13 @@ def load_tasks(domain: str, split: str = "test", task_ids: list[str] | None = No
 
 def sample_task_ids(domain: str, split: str, n: int, seed: int = 0) -> list[str]:
     """A seeded subset of a split's task ids (all of them when the split has at most `n`)."""
-    ids = [t.id for t in load_tasks(domain, split)]
+    return seeded_subset([t.id for t in load_tasks(domain, split)], n, seed)
+
+
+def seeded_subset(ids: list[str], n: int, seed: int = 0) -> list[str]:
+    """`n` of `ids` drawn with `seed`, in their original order (all of them when there are at most `n`).
+
+    Shared by every benchmark runner here so that a seed names the same subset whichever picks it."""
     return ids if len(ids) <= n else sorted(random.Random(seed).sample(ids, n), key=ids.index)
 
 
@@ -213,6 +219,7 @@ def run_tau2(
     agent_sampling: dict[str, Any] | None = None,
     user_sampling: dict[str, Any] | None = None,
     cross_check: bool = True,
+    label: str | None = None,
 ) -> Tau2Result:
     """Run `agent` on tau2's `domain` tasks of `split`, `num_trials` times each, scored by tau2.
 
@@ -222,6 +229,9 @@ def run_tau2(
     `solo`: None picks solo mode exactly when there is no user and the domain supports it (telecom).
     Defaults (`max_steps`, `max_errors`, `seed`, `concurrency`) are tau2's. `cross_check` also scores each
     trajectory with our harness (`agreement`). Nothing is written to disk and nothing reads stdin.
+    `domain` may be any domain registered in tau2's registry (an environment constructor and a task
+    loader under one name, as `evals.taubench` registers tau-bench v1 data); `label`, when given, is the
+    name the result carries instead of that registry name.
     """
     if domain not in registry.get_domains():
         raise ValueError(f"unknown tau2 domain {domain!r}; tau2 has {registry.get_domains()}")
@@ -234,7 +244,7 @@ def run_tau2(
     if solo is None:
         solo = user is None and supports_solo(domain)
     mode = "solo" if solo else "conversational"
-    label, user_label = _label(agent, ""), _label(user, "none (solo)" if solo else "none")
+    agent_label, user_label = _label(agent, ""), _label(user, "none (solo)" if solo else "none")
     if agent == STOP_AT_ONCE and not solo:
         raise ValueError('agent="stop" exists in solo mode only (a conversational agent cannot stop)')
     if solo and user is not None:
@@ -242,11 +252,13 @@ def run_tau2(
     if solo and not supports_solo(domain):
         raise ValueError(f"tau2 has no solo mode for {domain}")
     tasks = load_tasks(domain, split, task_ids)
-    base = Tau2Result(domain, split, mode, label, user_label, SCORED, num_trials, [t.id for t in tasks])
+    base = Tau2Result(
+        label or domain, split, mode, agent_label, user_label, SCORED, num_trials, [t.id for t in tasks]
+    )
     if user is None and not solo:
         base.status = NEEDS_USER
         base.note = (
-            f"tau2 {domain} needs a user-simulator endpoint: pass user=<ChatBackend>, e.g. an "
+            f"{label or f'tau2 {domain}'} needs a user-simulator endpoint: pass user=<ChatBackend>, e.g. an "
             "OpenAIChatBackend on an OpenAI-compatible server (tau2 has no solo mode for this domain)"
         )
         return base
