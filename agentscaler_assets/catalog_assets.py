@@ -53,27 +53,14 @@ def api_catalog(
     )
 
 
-class GraphSettings(Config):
-    similarity_threshold: float = 0.35
-    resolution: float = 1.0
-    min_domain_size: int = 4
-    max_domain_size: int = 40
-    seed: int = 0
-    vertical: list[str] = ["retail", "airline", "telecom"]
+class EmbedderSettings(Config):
+    """Which vectoriser turns tools into vectors: the tool graph's, and the contamination report's (which
+    must use the same one for its similarities to mean the same)."""
+
     embedder: str = "tfidf"  # `tfidf` (offline) or `openai` (an OpenAI-compatible embeddings endpoint)
     embeddings_base_url: str = ""
     embeddings_model: str = ""
     embeddings_api_key_env: str = "OPENAI_API_KEY"
-    max_verified_edges: int = 2000  # with `llm.edge_check = openai`: how many edges the model is asked about
-
-    def graph_config(self) -> GraphConfig:
-        return GraphConfig(
-            similarity_threshold=self.similarity_threshold,
-            resolution=self.resolution,
-            min_domain_size=self.min_domain_size,
-            max_domain_size=self.max_domain_size,
-            seed=self.seed,
-        )
 
     def make_embedder(self) -> Embedder:
         if self.embedder == "tfidf":
@@ -85,6 +72,25 @@ class GraphSettings(Config):
                 api_key_env=self.embeddings_api_key_env,
             )
         raise ValueError(f"unknown embedder {self.embedder!r} (tfidf | openai)")
+
+
+class GraphSettings(EmbedderSettings):
+    similarity_threshold: float = 0.35
+    resolution: float = 1.0
+    min_domain_size: int = 4
+    max_domain_size: int = 40
+    seed: int = 0
+    vertical: list[str] = ["retail", "airline", "telecom"]
+    max_verified_edges: int = 2000  # with `llm.edge_check = openai`: how many edges the model is asked about
+
+    def graph_config(self) -> GraphConfig:
+        return GraphConfig(
+            similarity_threshold=self.similarity_threshold,
+            resolution=self.resolution,
+            min_domain_size=self.min_domain_size,
+            max_domain_size=self.max_domain_size,
+            seed=self.seed,
+        )
 
 
 @asset(group_name="catalog", deps=[api_catalog])

@@ -28,11 +28,13 @@ from dagster import (
     asset_check,
 )
 
+from agentscaler_assets.contamination_assets import contamination_report
 from agentscaler_assets.environment_assets import domain_environment, domain_tasks
 from agentscaler_assets.evaluation_assets import benchmark_scores
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.partitions import benchmark_partitions, domain_partitions
 from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.scaling_assets import SCALING_FILE, scaling_study
 from agentscaler_assets.tables import markdown_table
 from agentscaler_assets.training_assets import phase1_model, phase2_model, vertical_only_model
 from envgen.environment import load_environment, prove_tool
@@ -242,6 +244,61 @@ def no_score_regression(context: AssetCheckExecutionContext, storage: StorageRoo
     )
 
 
+@asset_check(asset=contamination_report)
+def no_exact_benchmark_duplicate(storage: StorageRoot) -> AssetCheckResult:
+    """No synthesized tool has the name and the parameter names of a benchmark tool. A failure is a WARN:
+    the data stays usable, and `SftConfig.exclude_contaminated` can drop the examples that call them."""
+    path = storage.path("contamination", "flagged.parquet")
+    if not path.exists():
+        return _missing(path, AssetCheckSeverity.WARN, "materialise contamination_report")
+    exact = pl.read_parquet(path).filter(pl.col("kind") == "exact")
+    pairs = exact.select("benchmark", "benchmark_tool", "synthesized_tool", "domain", "similarity")
+    return AssetCheckResult(
+        passed=exact.height == 0,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{exact.height} synthesized tool(s) duplicate a benchmark tool exactly"
+        if exact.height
+        else "no exact duplicate of a benchmark tool",
+        metadata={
+            "exact_duplicates": exact.height,
+            "pairs": MetadataValue.md(markdown_table(pairs)) if exact.height else "none",
+        },
+    )
+
+
+@asset_check(asset=scaling_study)
+def largest_subset_matches_phase2(storage: StorageRoot) -> AssetCheckResult:
+    """The study's largest subset (all general domains when the fractions reach 1.0) scores, on the held-out
+    synthetic tasks, within its 95% interval of the main phase-2 model's score there. A miss means the
+    study's budget or recipe differs from the main run's enough to matter, so the curve must be read as
+    the study's own, not as the main model's."""
+    study_path = storage.path(*SCALING_FILE)
+    scores_path = storage.path("benchmarks", "synthetic_heldout", "scores.json")
+    for path, hint in ((study_path, "materialise scaling_study"), (scores_path, "score synthetic_heldout")):
+        if not path.exists():
+            return _missing(path, AssetCheckSeverity.WARN, hint)
+    study = json.loads(study_path.read_text())
+    largest = study["subsets"][-1]["subset"]
+    mine = next(r for r in study["scores"] if r["model"] == largest and r["benchmark"] == "synthetic_heldout")
+    phase2 = next((s for s in json.loads(scores_path.read_text()) if s["agent"] == "phase2"), None)
+    if phase2 is None:
+        return _missing(scores_path, AssetCheckSeverity.WARN, "it has no phase2 score: score phase2")
+    inside = mine["ci95_low"] <= phase2["rate"] <= mine["ci95_high"]
+    return AssetCheckResult(
+        passed=inside,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{largest}: {mine['success']:.3f} [{mine['ci95_low']:.3f}, {mine['ci95_high']:.3f}] "
+        f"on {mine['n']} tasks; main phase 2: {phase2['rate']:.3f} on {phase2['n']}",
+        metadata={
+            "largest_subset": largest,
+            "subset_success": mine["success"],
+            "subset_ci95": f"[{mine['ci95_low']}, {mine['ci95_high']}]",
+            "phase2_success": round(phase2["rate"], 4),
+            "same_task_count": mine["n"] == phase2["n"],
+        },
+    )
+
+
 phase1_loss_went_down = _loss_went_down_check(phase1_model, "phase1")
 phase2_loss_went_down = _loss_went_down_check(phase2_model, "phase2")
 vertical_only_loss_went_down = _loss_went_down_check(vertical_only_model, "vertical_only")
@@ -257,4 +314,6 @@ ALL_CHECKS: list[AssetChecksDefinition] = [
     phase2_loss_went_down,
     vertical_only_loss_went_down,
     no_score_regression,
+    no_exact_benchmark_duplicate,
+    largest_subset_matches_phase2,
 ]

@@ -10,6 +10,7 @@ from dagster import Definitions
 
 from agentscaler_assets.catalog_assets import api_catalog, domains, tool_graph
 from agentscaler_assets.checks import ALL_CHECKS
+from agentscaler_assets.contamination_assets import contamination_report
 from agentscaler_assets.environment_assets import domain_environment, domain_tasks
 from agentscaler_assets.evaluation_assets import benchmark_scores
 from agentscaler_assets.experience_assets import (
@@ -20,6 +21,7 @@ from agentscaler_assets.experience_assets import (
 )
 from agentscaler_assets.jobs import catalog_stage_job, domain_stage_job
 from agentscaler_assets.resources import resources_for_profile
+from agentscaler_assets.scaling_assets import scaling_study
 from agentscaler_assets.schedules import ALL_SCHEDULES
 from agentscaler_assets.sensors import ALL_SENSORS
 from agentscaler_assets.training_assets import (
@@ -37,6 +39,7 @@ ALL_ASSETS = [
     domain_tasks,
     trajectories,
     filtered_trajectories,
+    contamination_report,
     sft_phase1_dataset,
     sft_phase2_dataset,
     base_model,
@@ -44,6 +47,7 @@ ALL_ASSETS = [
     phase2_model,
     vertical_only_model,
     benchmark_scores,
+    scaling_study,
 ]
 
 ALL_JOBS = [catalog_stage_job, domain_stage_job]

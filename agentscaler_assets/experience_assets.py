@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import json
+from typing import Literal
 
 import polars as pl
 from dagster import (
@@ -10,6 +11,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -22,6 +24,7 @@ from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from envgen.contamination import FLAGGED_FILE, called_tools, read_flagged
 from envgen.environment import load_environment
 from envgen.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
 from envgen.sft import build_sft_frame, to_row
@@ -183,6 +186,9 @@ def filtered_trajectories(
 class SftConfig(Config):
     validation_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     seed: int = 0
+    # Drop examples that call a tool `contamination_report` flagged as a duplicate of a benchmark tool:
+    # `none`, `exact` (same name and parameters) or `near` (exact plus near duplicates).
+    exclude_contaminated: Literal["none", "exact", "near"] = "none"
 
 
 def _sft_dataset(
@@ -193,12 +199,21 @@ def _sft_dataset(
     missing = [s for s in slugs if not (storage.domain_dir(s) / "filtered.parquet").exists()]
     if missing:
         raise FileNotFoundError(f"{name}: filtered_trajectories not materialised for domains {missing}")
-    rows = []
+    flagged = (
+        read_flagged(storage.path("contamination", FLAGGED_FILE), config.exclude_contaminated)
+        if config.exclude_contaminated != "none"
+        else set()
+    )
+    rows, excluded = [], 0
     for slug in slugs:
         kept = pl.read_parquet(storage.domain_dir(slug) / "filtered.parquet").filter(pl.col("kept"))
-        rows += [to_row(trajectory_from_row(r), r["recovered"]) for r in kept.iter_rows(named=True)]
+        for r in kept.iter_rows(named=True):
+            if flagged and called_tools(json.loads(r["messages"])) & flagged:
+                excluded += 1
+                continue
+            rows.append(to_row(trajectory_from_row(r), r["recovered"]))
     if not rows:
-        raise ValueError(f"{name}: no trajectory survived the funnel in domains {slugs}")
+        raise ValueError(f"{name}: no trajectory survived the funnel (and exclusions) in domains {slugs}")
     frame = build_sft_frame(rows, config.validation_fraction, config.seed)
     write_parquet(frame, storage.path("sft", f"{name}.parquet"))
     per_domain = frame.group_by("domain", "split").len().sort("domain", "split")
@@ -209,6 +224,8 @@ def _sft_dataset(
             "train": int((frame["split"] == "train").sum()),
             "validation": int((frame["split"] == "validation").sum()),
             "duplicates_dropped": len(rows) - frame.height,
+            "exclude_contaminated": config.exclude_contaminated,
+            "excluded_contaminated": excluded,
             "with_recovery": int(frame["recovered"].sum()),
             "domains": MetadataValue.json(slugs),
             "per_domain": MetadataValue.md(markdown_table(per_domain)),
@@ -216,7 +233,8 @@ def _sft_dataset(
     )
 
 
-@asset(group_name="experience", deps=[filtered_trajectories, domains])
+# `contamination_report` is named by key: its module imports this one (it reads the funnel's output).
+@asset(group_name="experience", deps=[filtered_trajectories, domains, AssetKey("contamination_report")])
 def sft_phase1_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:
@@ -224,7 +242,7 @@ def sft_phase1_dataset(
     return _sft_dataset(context, storage, config, vertical=False, name="sft_phase1")
 
 
-@asset(group_name="experience", deps=[filtered_trajectories, domains])
+@asset(group_name="experience", deps=[filtered_trajectories, domains, AssetKey("contamination_report")])
 def sft_phase2_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:

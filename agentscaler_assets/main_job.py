@@ -1,8 +1,9 @@
 """The main job: the whole lineage, as ordered Dagster runs against one instance.
 
 Dagster refuses one run that mixes unpartitioned assets, the dynamic `domain` partitions and the
-benchmark partitions, so the job is four stages of runs: catalog (unpartitioned), one run per domain
-partition, training (unpartitioned), one run per benchmark partition. Each run is recorded in the
+benchmark partitions, so the job is five stages of runs: catalog (unpartitioned), one run per domain
+partition, training (unpartitioned, the contamination report first), one run per benchmark partition, and
+the studies (the scaling study). Each run is recorded in the
 instance, so the UI shows every materialisation with its lineage, exactly as if launched from there.
 """
 
@@ -25,6 +26,7 @@ log = logging.getLogger("agentscaler")
 CATALOG_STAGE = ["api_catalog", "tool_graph", "domains"]
 DOMAIN_STAGE = ["domain_environment", "domain_tasks", "trajectories", "filtered_trajectories"]
 TRAINING_STAGE = [
+    "contamination_report",
     "sft_phase1_dataset",
     "sft_phase2_dataset",
     "base_model",
@@ -33,6 +35,7 @@ TRAINING_STAGE = [
     "vertical_only_model",
 ]
 EVALUATION_STAGE = ["benchmark_scores"]
+STUDY_STAGE = ["scaling_study"]  # last: its check compares with the main phase-2 model's benchmark score
 
 
 @dataclass
@@ -93,4 +96,5 @@ def run_main_job(
     for bench in BENCHMARKS:
         if not run("evaluation", EVALUATION_STAGE, bench):
             return report
+    run("studies", STUDY_STAGE)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import polars as pl
@@ -31,3 +32,8 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 40, max_chars: int = 120
 
 def dict_table(data: dict, key: str = "item", value: str = "count") -> str:
     return markdown_table(pl.DataFrame({key: [str(k) for k in data], value: [str(v) for v in data.values()]}))
+
+
+def png_markdown(path: Path, alt: str) -> str:
+    """A PNG inlined as Markdown, so the Dagster UI shows the plot in the asset's metadata."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"

@@ -1,7 +1,6 @@
 """Group `training`: the base model, phase 1 (general domains), phase 2 (vertical, from phase 1) and the
 vertical-only ablation (vertical, from the base, same token budget)."""
 
-import base64
 import hashlib
 import json
 import logging
@@ -19,7 +18,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from agentscaler_assets.catalog_assets import api_catalog
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
-from agentscaler_assets.tables import markdown_table
+from agentscaler_assets.tables import markdown_table, png_markdown
 from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
@@ -71,7 +70,7 @@ def base_model(
     )
 
 
-def _phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) -> PhaseConfig:
+def phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) -> PhaseConfig:
     """Phase 1's recipe (also the vertical-only ablation's, which starts from the base too) or phase 2's."""
     return PhaseConfig(
         learning_rate=training.phase1_learning_rate if phase == 1 else training.phase2_learning_rate,
@@ -120,10 +119,6 @@ def forward_logs(logger_name: str, context: AssetExecutionContext) -> Iterator[N
         logger.removeHandler(handler)
 
 
-def _png_markdown(path: Path) -> str:
-    return f"![loss curve](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
-
-
 def _run_phase(
     context: AssetExecutionContext,
     training: TrainingSettings,
@@ -131,11 +126,12 @@ def _run_phase(
     sft_path: Path,
     out: Path,
     cfg: PhaseConfig,
+    max_validation_rows: int,
 ) -> PhaseResult:
     """Train in this process, or through `accelerate launch` (multi-GPU) when the settings say so."""
     if training.launcher == "inprocess":
         with forward_logs("train", context):
-            return run_phase_from_files(init, sft_path, out, cfg, training.max_validation_rows)
+            return run_phase_from_files(init, sft_path, out, cfg, max_validation_rows)
     if training.launcher != "accelerate":
         raise ValueError(f"unknown launcher {training.launcher!r} (inprocess | accelerate)")
     cmd = accelerate_command(
@@ -143,7 +139,7 @@ def _run_phase(
         sft_path,
         out,
         cfg,
-        training.max_validation_rows,
+        max_validation_rows,
         num_processes=training.num_processes or max(1, torch.cuda.device_count()),
         config_file=training.accelerate_config_file,
         cpu=not torch.cuda.is_available(),
@@ -157,23 +153,24 @@ def _run_phase(
     return read_phase_result(out)
 
 
-def _train(
+def train_model(
     context: AssetExecutionContext,
-    storage: StorageRoot,
     training: TrainingSettings,
-    name: str,
     init: Path,
-    data: str,
+    sft_path: Path,
+    out: Path,
     cfg: PhaseConfig,
+    max_validation_rows: int | None = None,
 ) -> tuple[PhaseResult, dict]:
-    """Train one model folder `models/<name>` from `init` on an SFT set; returns its result and metadata."""
-    sft_path = storage.path("sft", f"{data}.parquet")
-    out = storage.path("models", name)
+    """Train the model folder `out` from `init` on an SFT set (resuming when `out` holds checkpoints of the
+    same inputs and recipe); returns its result and metadata. `max_validation_rows` defaults to the
+    training settings'."""
     _fresh_out_dir(out, [init, sft_path], cfg)
-    context.log.info(f"{name}: training from {init} on {data}")
-    result = _run_phase(context, training, init, sft_path, out, cfg)
+    context.log.info(f"{out.name}: training from {init} on {sft_path.name}")
+    rows = training.max_validation_rows if max_validation_rows is None else max_validation_rows
+    result = _run_phase(context, training, init, sft_path, out, cfg, rows)
     plot = loss_curve_png(
-        {f"{name}/train": result.train_loss_history, f"{name}/validation": result.val_loss_history},
+        {f"{out.name}/train": result.train_loss_history, f"{out.name}/validation": result.val_loss_history},
         out / "loss_curve.png",
     )
     metadata = {
@@ -192,7 +189,7 @@ def _train(
         "val_assistant_loss_after": result.val_assistant_loss_after,
         "final_train_loss": result.train_loss_history[-1][1] if result.train_loss_history else None,
         "launcher": training.launcher,
-        "loss_curve": MetadataValue.md(_png_markdown(plot)),
+        "loss_curve": MetadataValue.md(png_markdown(plot, "loss curve")),
     }
     return result, metadata
 
@@ -202,9 +199,10 @@ def phase1_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
     """Phase 1: general function calling, trained on the general domains' SFT set (assistant tokens only)."""
-    cfg = _phase_config(training, 1)
+    cfg = phase_config(training, 1)
     init = storage.path("models", "base")
-    _, metadata = _train(context, storage, training, "phase1", init, "sft_phase1", cfg)
+    out, data = storage.path("models", "phase1"), storage.path("sft", "sft_phase1.parquet")
+    _, metadata = train_model(context, training, init, data, out, cfg)
     return MaterializeResult(metadata=metadata)
 
 
@@ -213,9 +211,10 @@ def phase2_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
     """Phase 2: continues from phase 1's weights on the vertical domains' SFT set."""
-    cfg = _phase_config(training, 2)
+    cfg = phase_config(training, 2)
     init = storage.path("models", "phase1")
-    _, metadata = _train(context, storage, training, "phase2", init, "sft_phase2", cfg)
+    out, data = storage.path("models", "phase2"), storage.path("sft", "sft_phase2.parquet")
+    _, metadata = train_model(context, training, init, data, out, cfg)
     return MaterializeResult(metadata=metadata)
 
 
@@ -232,8 +231,9 @@ def vertical_only_model(
     models = storage.path("models")
     phases = {p: read_phase_result(models / p) for p in ("phase1", "phase2")}
     budget = sum(r.cumulative_tokens_seen for r in phases.values())
-    cfg = _phase_config(training, 1, token_budget=budget)
-    result, metadata = _train(context, storage, training, "vertical_only", models / "base", "sft_phase2", cfg)
+    cfg = phase_config(training, 1, token_budget=budget)
+    data = storage.path("sft", "sft_phase2.parquet")
+    result, metadata = train_model(context, training, models / "base", data, models / "vertical_only", cfg)
     table = validation_loss_table(storage, training, {**phases, "vertical_only": result})
     (models / "validation_losses.json").write_text(json.dumps(table, indent=1))
     return MaterializeResult(

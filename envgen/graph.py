@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -42,17 +43,23 @@ class GraphConfig:
     seed: int = 0
 
 
-def parameter_text(spec: ToolSpec) -> str:
-    """What a tool is vectorised by: its parameters' and returned fields' names, types and descriptions."""
+def field_words(fields: dict[str, Any]) -> list[str]:
+    """Each JSON-Schema field's name (as words and as is), type and description."""
     parts = []
-    for name, schema in [*spec.properties.items(), *spec.returned_object.get("properties", {}).items()]:
+    for name, schema in fields.items():
+        schema = schema if isinstance(schema, dict) else {}
         parts += [
             name.replace("_", " "),
             name,
             str(schema.get("type", "")),
             str(schema.get("description", "")),
         ]
-    return " ".join(parts)
+    return parts
+
+
+def parameter_text(spec: ToolSpec) -> str:
+    """What a tool is vectorised by: its parameters' and returned fields' names, types and descriptions."""
+    return " ".join(field_words(spec.properties) + field_words(spec.returned_object.get("properties", {})))
 
 
 def similar_edges(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, materialize
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agentscaler_assets.definitions import ALL_ASSETS
@@ -30,6 +30,19 @@ TINY_RUN = {
                 "max_new_tokens": 24,
                 "max_agent_turns": 4,
                 "tau2_max_tasks": 2,
+            }
+        },
+        "scaling_study": {
+            "config": {
+                "fractions": [0.5, 1.0],
+                "phase1_token_budget": 3000,
+                "phase2_token_budget": 1500,
+                "max_validation_rows": 2,
+                "max_tasks_per_domain": 1,
+                "general_tasks_per_domain": 0,
+                "max_new_tokens": 16,
+                "max_agent_turns": 3,
+                "tau2_max_tasks": 1,
             }
         },
     }
@@ -63,7 +76,7 @@ def _benchmark_metadata(instance: DagsterInstance, partition: str) -> dict:
 
 
 def test_every_asset_and_partition_is_materialised(finished_job):
-    instance, _, _, report = finished_job
+    instance, _, home, report = finished_job
     assert report.ok, report.runs
     domains = instance.get_dynamic_partitions("domain")
     assert len(domains) >= 6
@@ -80,11 +93,62 @@ def test_every_asset_and_partition_is_materialised(finished_job):
     telecom = _benchmark_metadata(instance, "tau2_telecom")
     assert "phase2" in telecom["scores"].value and "2/2 solved" in telecom["harness_check"].value
     assert "needs a user-simulator endpoint" in _benchmark_metadata(instance, "tau2_retail")["status"].value
+    # tau-bench v1 and ACEBench read checkouts the user provides; without one they say where they looked.
+    for partition in ("tau_retail", "tau_airline", "acebench_normal", "acebench_special", "acebench_agent"):
+        status = _benchmark_metadata(instance, partition)["status"].value
+        assert status.startswith("data not found at ") and str(home / "external") in status, partition
     # The main job runs the asset checks of what it materialises, one evaluation per domain partition.
     checks = instance.event_log_storage.get_asset_check_execution_history(
         AssetCheckKey(AssetKey("domain_environment"), "every_tool_executes"), limit=1000
     )
     assert len(checks) == len(domains)
+
+
+def _latest(instance: DagsterInstance, asset: str) -> dict:
+    return instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
+
+
+def _check(instance: DagsterInstance, asset: str, name: str):
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey(asset), name), limit=1
+    )
+    assert history, f"{asset}.{name} never ran"
+    return history[0].event.dagster_event.event_specific_data
+
+
+def test_contamination_report_compares_tau2_tools_and_flags_exact_duplicates(finished_job):
+    instance = finished_job[0]
+    meta = _latest(instance, "contamination_report")
+    assert set(meta["benchmark_tools"].value) == {"tau2_retail", "tau2_airline", "tau2_telecom"}
+    assert "data not found at" in meta["not_compared"].value["acebench"]
+    for tool in ("get_order_details", "cancel_pending_order", "get_reservation_details", "suspend_line"):
+        assert f"| {tool} |" in meta["nearest_tool"].value
+    evaluation = _check(instance, "contamination_report", "no_exact_benchmark_duplicate")
+    # The bundled verticals share some of tau2's tool names and parameters: the check says so.
+    assert evaluation.passed == (meta["exact_duplicates"].value == 0)
+    assert meta["exact_duplicates"].value >= 1
+
+
+def test_scaling_study_trains_nested_subsets_on_one_budget_and_scores_them(finished_job):
+    instance, _, home, _ = finished_job
+    meta = _latest(instance, "scaling_study")
+    study = json.loads((home / "studies" / "scaling" / "scaling.json").read_text())
+    subsets = study["subsets"]
+    assert len(subsets) == 2 and subsets[0]["domains"] < subsets[1]["domains"]
+    assert set(subsets[0]["domain_list"]) < set(subsets[1]["domain_list"])
+    assert subsets[0]["tools"] < subsets[1]["tools"]
+    for row in study["scores"]:
+        assert 0.0 <= row["ci95_low"] <= row["success"] <= row["ci95_high"] <= 1.0
+    benchmarks = {(r["benchmark"], r["model"]) for r in study["scores"]}
+    for s in [*subsets, {"subset": "floor"}]:
+        assert ("synthetic_heldout", s["subset"]) in benchmarks and (
+            "tau2_telecom",
+            s["subset"],
+        ) in benchmarks
+    assert meta["success_curve"].value.startswith(
+        "![success versus domains and tools](data:image/png;base64,"
+    )
+    _check(instance, "scaling_study", "largest_subset_matches_phase2")
 
 
 def test_vertical_only_ablation_matches_the_two_phase_budget(finished_job):
@@ -162,3 +226,29 @@ def test_cli_rematerialises_phase2_alone(finished_job):
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
     assert after == before + 1
+
+
+def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
+    """Last: it rewrites the SFT sets (and puts them back)."""
+    instance, _, home, _ = finished_job
+    counts = _latest(instance, "contamination_report")["sft_exclusion_counts"].value
+    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+
+    def build(level: str) -> dict:
+        config = {"ops": {"sft_phase2_dataset": {"config": {"exclude_contaminated": level}}}}
+        result = materialize(
+            ALL_ASSETS,
+            selection=["sft_phase2_dataset"],
+            instance=instance,
+            resources=resources,
+            run_config=config,
+        )
+        assert result.success
+        return result.asset_materializations_for_node("sft_phase2_dataset")[-1].metadata
+
+    near = build("near")
+    excluded = near["excluded_contaminated"].value
+    kept = near["examples"].value + near["duplicates_dropped"].value + excluded
+    assert f"| sft_phase2 | near | {kept} | {excluded} | {kept - excluded} |" in counts
+    assert near["excluded_contaminated"].value > 0
+    assert build("none")["excluded_contaminated"].value == 0

@@ -1,0 +1,220 @@
+"""Group `studies`: does training on more general domains give a better agent?
+
+`scaling_study` trains phase 1 + phase 2 on nested subsets of the general domains, every subset with the
+same token budget, and scores each on the held-out synthetic tasks (and tau2 telecom, which runs offline)
+with 95% intervals; its check compares the largest subset with the main phase-2 model.
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from agentscaler_assets.environment_assets import domain_tasks
+from agentscaler_assets.evaluation_assets import BenchmarkConfig, BenchmarkPaths, heldout_suite
+from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
+from agentscaler_assets.resources import StorageRoot, TrainingSettings
+from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
+from agentscaler_assets.training_assets import base_model, phase2_model, phase_config, train_model
+from envgen.simulate.backends import ChatBackend, DoNothingAgent
+from envgen.simulate.hf_backend import HFChatBackend
+from evals.synthetic import score_models
+from evals.tau2 import tau2_missing_reason
+from train.launch import phase_rows
+from train.plots import scaling_curve_png
+from train.scaling import nested_subsets
+from train.sft import assistant_token_loss
+
+SCALING_FILE = ("studies", "scaling", "scaling.json")
+
+
+class ScalingConfig(BenchmarkPaths):
+    """Subset sizes, the per-subset token budget, and how each subset's phase-2 model is scored.
+
+    The scoring fields mean what they mean for `benchmark_scores` (same names, same defaults), so with
+    defaults the study's held-out suite is the one `synthetic_heldout` scores the main phase-2 model on.
+    """
+
+    fractions: list[float] = [0.1, 0.25, 0.5, 1.0]
+    seed: int = 0
+    phase1_token_budget: int = Field(default=300_000, ge=1)
+    phase2_token_budget: int = Field(default=100_000, ge=1)
+    max_validation_rows: int = Field(default=16, ge=-1)
+    general_tasks_per_domain: int = 1
+    max_tasks_per_domain: int = 12
+    max_new_tokens: int = Field(default=96, ge=1)
+    max_agent_turns: int = Field(default=20, ge=1)
+    # tau2 domains that run offline (solo: telecom), scored on a seeded sample of their test split.
+    tau2_domains: list[str] = ["telecom"]
+    tau2_max_tasks: int = Field(default=10, ge=1)
+    tau2_max_steps: int = Field(default=200, ge=1)
+
+
+@asset(
+    group_name="studies",
+    deps=[
+        base_model,
+        sft_phase1_dataset,
+        sft_phase2_dataset,
+        phase2_model,
+        AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
+    ],
+)
+def scaling_study(
+    context: AssetExecutionContext, config: ScalingConfig, storage: StorageRoot, training: TrainingSettings
+) -> MaterializeResult:
+    """Score versus number of general domains (and of distinct tools) in phase 1, with 95% intervals.
+
+    Each subset trains phase 1 from the base on its domains' rows and phase 2 from that on the full
+    vertical set, with the same token budgets for every subset, so the curve shows diversity, not volume.
+    """
+    table = pl.read_parquet(storage.path("domains", "domains.parquet"))
+    general = table.filter(~pl.col("vertical"))
+    tools_of = dict(general.select("slug", "tools").iter_rows())
+    subsets = nested_subsets(general["slug"].to_list(), config.fractions, config.seed)
+    root = storage.path("studies", "scaling")
+    sft1 = pl.read_parquet(storage.path("sft", "sft_phase1.parquet"))
+    general_val = phase_rows(storage.path("sft", "sft_phase1.parquet"), config.max_validation_rows)[1]
+    models, facts = {}, []
+    for subset in subsets:
+        label = f"{len(subset)}_domains"
+        data = root / "sft" / f"{label}.parquet"
+        data.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(sft1.filter(pl.col("domain").is_in(subset)), data)
+        p1, p2 = root / "models" / f"{label}_phase1", root / "models" / f"{label}_phase2"
+        r1, _ = train_model(
+            context,
+            training,
+            storage.path("models", "base"),
+            data,
+            p1,
+            phase_config(training, 1, config.phase1_token_budget),
+            config.max_validation_rows,
+        )
+        r2, _ = train_model(
+            context,
+            training,
+            p1,
+            storage.path("sft", "sft_phase2.parquet"),
+            p2,
+            phase_config(training, 2, config.phase2_token_budget),
+            config.max_validation_rows,
+        )
+        general_loss = assistant_token_loss(p1, general_val, training.max_length) if general_val else None
+        facts.append(
+            {
+                "subset": label,
+                "domains": len(subset),
+                "tools": len({t for slug in subset for t in tools_of[slug]}),
+                "phase1_rows": r1.num_train_rows,
+                "tokens_seen": r1.cumulative_tokens_seen + r2.cumulative_tokens_seen,
+                "general_val_loss": None if general_loss is None else round(general_loss, 4),
+                "vertical_val_loss": None
+                if r2.val_assistant_loss_after is None
+                else round(r2.val_assistant_loss_after, 4),
+                "domain_list": subset,
+            }
+        )
+        models[label] = HFChatBackend(p2, max_new_tokens=config.max_new_tokens, seed=config.seed)
+    scores = _score_subsets(context, config, storage, root, models)
+    by_subset = {f["subset"]: f for f in facts}
+    rows = [
+        {**{k: v for k, v in by_subset.get(s["model"], {}).items() if k != "domain_list"}, **s}
+        for s in scores
+    ]
+    (root / "scaling.json").write_text(json.dumps({"subsets": facts, "scores": rows}, indent=1))
+    return MaterializeResult(metadata=_scaling_metadata(root, facts, rows, config))
+
+
+def _score_subsets(
+    context: AssetExecutionContext,
+    config: ScalingConfig,
+    storage: StorageRoot,
+    root: Path,
+    models: dict[str, ChatBackend],
+) -> list[dict[str, Any]]:
+    """One row per (benchmark, model), the do-nothing floor included, with Wilson 95% intervals."""
+    bench = BenchmarkConfig(
+        seed=config.seed,
+        general_tasks_per_domain=config.general_tasks_per_domain,
+        max_tasks_per_domain=config.max_tasks_per_domain,
+    )
+    shutil.rmtree(root / "journals", ignore_errors=True)
+    suite = heldout_suite(storage, bench)
+    rows = [
+        _row("synthetic_heldout", s.agent, s.successes, s.n, s.rate, s.ci_low, s.ci_high)
+        for s in score_models(suite, models, root / "journals", max_agent_turns=config.max_agent_turns)
+    ]
+    reason = tau2_missing_reason()
+    for domain in config.tau2_domains:
+        if reason:
+            context.log.warning(f"scaling study: tau2 {domain} not scored: {reason}")
+            continue
+        from evals import tau2
+
+        if not tau2.supports_solo(domain):
+            context.log.warning(f"scaling study: tau2 {domain} needs a user simulator; not scored")
+            continue
+        ids = tau2.sample_task_ids(domain, "test", config.tau2_max_tasks, config.seed)
+        for label, agent in {"floor": DoNothingAgent(), **models}.items():
+            context.log.info(f"scaling study: tau2 {domain}: {label}")
+            s = tau2.run_tau2(
+                domain, agent, None, max_steps=config.tau2_max_steps, seed=config.seed, task_ids=ids
+            ).score
+            rows.append(_row(f"tau2_{domain}", label, s.successes, s.n, s.rate, s.ci_low, s.ci_high))
+    return rows
+
+
+def _row(
+    benchmark: str, model: str, solved: int, n: int, rate: float, lo: float, hi: float
+) -> dict[str, Any]:
+    return {
+        "benchmark": benchmark,
+        "model": model,
+        "solved": solved,
+        "n": n,
+        "success": round(rate, 4),
+        "ci95_low": round(lo, 4),
+        "ci95_high": round(hi, 4),
+    }
+
+
+def _scaling_metadata(
+    root: Path, facts: list[dict[str, Any]], rows: list[dict[str, Any]], config: ScalingConfig
+) -> dict[str, Any]:
+    curve = [{**r, "series": r["benchmark"]} for r in rows if r["model"] != "floor"]
+    floors = {r["benchmark"]: r["success"] for r in rows if r["model"] == "floor"}
+    success_png = scaling_curve_png(curve, "success", root / "success_vs_domains.png")
+    losses = [
+        {**f, "series": f"{kind} validation", "loss": f[f"{kind}_val_loss"]}
+        for f in facts
+        for kind in ("general", "vertical")
+        if f[f"{kind}_val_loss"] is not None
+    ]
+    meta = {
+        "subsets": MetadataValue.md(
+            markdown_table(pl.DataFrame([{k: v for k, v in f.items() if k != "domain_list"} for f in facts]))
+        ),
+        "scores": MetadataValue.md(markdown_table(pl.DataFrame(rows))),
+        "floors": MetadataValue.json(floors),
+        "token_budget_per_subset": config.phase1_token_budget + config.phase2_token_budget,
+        "success_curve": MetadataValue.md(png_markdown(success_png, "success versus domains and tools")),
+        "largest_subset": facts[-1]["subset"],
+    }
+    if losses:
+        loss_png = scaling_curve_png(losses, "loss", root / "loss_vs_domains.png")
+        meta["validation_loss_curve"] = MetadataValue.md(
+            png_markdown(loss_png, "assistant-token loss versus domains")
+        )
+    return meta
