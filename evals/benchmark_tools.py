@@ -38,9 +38,12 @@ def benchmark_tools(taubench_root: Path, acebench_root: Path) -> tuple[list[Benc
             missing[f"tau2_{domain}"] = reason
             continue
         tools += [BenchmarkTool.from_openai(f"tau2_{domain}", t) for t in tau2_tool_schemas(domain)]
-    from evals.taubench import TauBenchDataNotFound, taubench_tool_schemas
-
     for domain in TAUBENCH_DOMAINS:
+        if reason:  # tau-bench runs in tau2's environments: its tools are tau2's
+            missing[f"tau_{domain}"] = reason
+            continue
+        from evals.taubench import TauBenchDataNotFound, taubench_tool_schemas
+
         try:
             schemas = taubench_tool_schemas(taubench_root, domain)
         except TauBenchDataNotFound as err:

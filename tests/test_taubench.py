@@ -375,3 +375,18 @@ def test_sample_task_ids_and_tool_schemas(checkout):
         assert gold <= names and "transfer_to_human_agents" in names
     with pytest.raises(TauBenchDataNotFound):
         taubench_tool_schemas(checkout / "elsewhere", "retail")
+
+
+def test_contamination_sources_read_both_checkouts(checkout, tmp_path):
+    """The contamination report's benchmark tools: tau2's, tau-bench's from this checkout, ACEBench's from
+    the hand-written fixture; a missing checkout is named with its reason instead."""
+    from evals.benchmark_tools import benchmark_tools
+
+    acebench = Path(__file__).parent / "fixtures" / "acebench"
+    tools, missing = benchmark_tools(checkout, acebench)
+    labels = {t.benchmark for t in tools}
+    assert {"tau2_retail", "tau2_airline", "tau2_telecom", "tau_retail", "tau_airline", "acebench"} == labels
+    assert missing == {}
+    _, missing = benchmark_tools(tmp_path / "no-tau-bench", tmp_path / "no-acebench")
+    assert set(missing) == {"tau_retail", "tau_airline", "acebench"}
+    assert all(reason.startswith("data not found at ") for reason in missing.values())
