@@ -228,15 +228,16 @@ def _open(driver: "webdriver.Chrome", url: str, expected: list[str], shots=None,
     return _wait_for(driver, expected, url, shots, name)
 
 
-GROUPS = ["catalog", "environments", "experience", "training", "evaluation"]
+GROUPS = ["catalog", "environments", "experience", "training", "evaluation", "studies"]
 
 
 def test_asset_graph_renders(webserver, browser, shots):
-    """The lineage around domain_tasks reaches every asset: the whole graph, drawn in its five groups."""
+    """The lineage around domain_tasks reaches every asset: the whole graph, drawn in its six groups."""
     browser.set_window_size(1920, 1000)
     names = [a.key.to_user_string() for a in ALL_ASSETS]
     # Long names are shortened in the drawing at this zoom (filt…_trajectories); the rest show in full.
-    shown = [n for n in names if n not in ("filtered_trajectories", "vertical_only_model")]
+    shortened = ("filtered_trajectories", "vertical_only_model", "contamination_report")
+    shown = [n for n in names if n not in shortened]
     _open(
         browser,
         f"{webserver}/assets/domain_tasks?view=lineage&lineageDepth=6",
@@ -244,7 +245,8 @@ def test_asset_graph_renders(webserver, browser, shots):
         shots,
         "graph",
     )
-    assert "_trajectories" in browser.find_element("tag name", "body").text
+    body = browser.find_element("tag name", "body").text
+    assert "_trajectories" in body and "_report" in body
     time.sleep(3)  # node colours (materialised or not) arrive after the names
     path = shots(browser, "asset_graph")
     assert path.stat().st_size > 20_000  # a drawn graph, not a blank page
