@@ -79,7 +79,7 @@ def contamination_report(
         ("tasks_using_flagged", used),
     ):
         write_parquet(frame, out / f"{name}.parquet")
-    storage.path("contamination", FLAGGED_FILE).write_text(json.dumps(flagged, indent=1))
+    (out / FLAGGED_FILE).write_text(json.dumps(flagged, indent=1))
     top1 = report.nearest.filter(pl.col("rank") == 1).drop("rank")
     return MaterializeResult(
         metadata={
@@ -105,19 +105,19 @@ def _training_use(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Tasks whose gold calls use a flagged tool, and per SFT set and level how many kept trajectories
     (before the SFT sets' de-duplication) call one: what `exclude_contaminated` would remove."""
-    near = set(flagged[NEAR])
+    levels = {level: set(names) for level, names in flagged.items()}
     used, counts = [], []
     for set_name, vertical in (("sft_phase1", False), ("sft_phase2", True)):
         kept, hits = 0, {EXACT: 0, NEAR: 0}
         for slug in table.filter(pl.col("vertical") == vertical)["slug"].to_list():
             folder = storage.domain_dir(slug)
-            used.append(tasks_using(pl.read_parquet(folder / "tasks.parquet"), near))
+            used.append(tasks_using(pl.read_parquet(folder / "tasks.parquet"), levels[NEAR]))
             rows = pl.read_parquet(folder / "filtered.parquet").filter(pl.col("kept"))
             kept += rows.height
             for messages in rows["messages"].to_list():
                 calls = called_tools(json.loads(messages))
-                for level in (EXACT, NEAR):
-                    hits[level] += bool(calls & set(flagged[level]))
+                for level, names in levels.items():
+                    hits[level] += bool(calls & names)
         counts += [
             {
                 "sft_set": set_name,

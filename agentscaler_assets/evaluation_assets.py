@@ -263,20 +263,19 @@ def _taubench_scores(
     from evals import taubench
 
     user = _user_backend(config)
+    # The checkout is first read by the task sample (or, without one, by the gold replay): either way a
+    # missing checkout is a status, not a failure.
     try:
         task_ids = (
             taubench.sample_task_ids(root, domain, config.tau_split, config.tau2_max_tasks, config.seed)
             if config.tau2_max_tasks
             else None
         )
-    except taubench.TauBenchDataNotFound as err:
-        return MaterializeResult(metadata={"benchmark": benchmark, "status": str(err)})
 
-    def run(agent: Any, who: Any) -> Any:
-        options = _tau_options(config, task_ids)
-        return taubench.run_taubench(root, domain, agent, who, split=config.tau_split, **options)
+        def run(agent: Any, who: Any) -> Any:
+            options = _tau_options(config, task_ids)
+            return taubench.run_taubench(root, domain, agent, who, split=config.tau_split, **options)
 
-    try:
         return _tau_family_scores(
             context, out, benchmark, config.tau_split, run, user, False, agents, missing
         )

@@ -208,10 +208,11 @@ def _sft_dataset(
     for slug in slugs:
         kept = pl.read_parquet(storage.domain_dir(slug) / "filtered.parquet").filter(pl.col("kept"))
         for r in kept.iter_rows(named=True):
-            if flagged and called_tools(json.loads(r["messages"])) & flagged:
+            trajectory = trajectory_from_row(r)
+            if flagged and called_tools(trajectory.messages) & flagged:
                 excluded += 1
                 continue
-            rows.append(to_row(trajectory_from_row(r), r["recovered"]))
+            rows.append(to_row(trajectory, r["recovered"]))
     if not rows:
         raise ValueError(f"{name}: no trajectory survived the funnel (and exclusions) in domains {slugs}")
     frame = build_sft_frame(rows, config.validation_fraction, config.seed)

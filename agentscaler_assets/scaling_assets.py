@@ -15,6 +15,7 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -22,14 +23,14 @@ from dagster import (
 from pydantic import Field
 
 from agentscaler_assets.environment_assets import domain_tasks
-from agentscaler_assets.evaluation_assets import BenchmarkConfig, BenchmarkPaths, heldout_suite
+from agentscaler_assets.evaluation_assets import BenchmarkConfig, heldout_suite
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
 from agentscaler_assets.training_assets import base_model, phase2_model, phase_config, train_model
 from envgen.simulate.backends import ChatBackend, DoNothingAgent
 from envgen.simulate.hf_backend import HFChatBackend
-from evals.synthetic import score_models
+from evals.synthetic import Score, score_models
 from evals.tau2 import tau2_missing_reason
 from train.launch import phase_rows
 from train.plots import scaling_curve_png
@@ -39,7 +40,7 @@ from train.sft import assistant_token_loss
 SCALING_FILE = ("studies", "scaling", "scaling.json")
 
 
-class ScalingConfig(BenchmarkPaths):
+class ScalingConfig(Config):
     """Subset sizes, the per-subset token budget, and how each subset's phase-2 model is scored.
 
     The scoring fields mean what they mean for `benchmark_scores` (same names, same defaults), so with
@@ -153,7 +154,7 @@ def _score_subsets(
     shutil.rmtree(root / "journals", ignore_errors=True)
     suite = heldout_suite(storage, bench)
     rows = [
-        _row("synthetic_heldout", s.agent, s.successes, s.n, s.rate, s.ci_low, s.ci_high)
+        _row("synthetic_heldout", s.agent, s)
         for s in score_models(suite, models, root / "journals", max_agent_turns=config.max_agent_turns)
     ]
     reason = tau2_missing_reason()
@@ -169,24 +170,22 @@ def _score_subsets(
         ids = tau2.sample_task_ids(domain, "test", config.tau2_max_tasks, config.seed)
         for label, agent in {"floor": DoNothingAgent(), **models}.items():
             context.log.info(f"scaling study: tau2 {domain}: {label}")
-            s = tau2.run_tau2(
+            result = tau2.run_tau2(
                 domain, agent, None, max_steps=config.tau2_max_steps, seed=config.seed, task_ids=ids
-            ).score
-            rows.append(_row(f"tau2_{domain}", label, s.successes, s.n, s.rate, s.ci_low, s.ci_high))
+            )
+            rows.append(_row(f"tau2_{domain}", label, result.score))
     return rows
 
 
-def _row(
-    benchmark: str, model: str, solved: int, n: int, rate: float, lo: float, hi: float
-) -> dict[str, Any]:
+def _row(benchmark: str, model: str, score: Score) -> dict[str, Any]:
     return {
         "benchmark": benchmark,
         "model": model,
-        "solved": solved,
-        "n": n,
-        "success": round(rate, 4),
-        "ci95_low": round(lo, 4),
-        "ci95_high": round(hi, 4),
+        "solved": score.successes,
+        "n": score.n,
+        "success": round(score.rate, 4),
+        "ci95_low": round(score.ci_low, 4),
+        "ci95_high": round(score.ci_high, 4),
     }
 
 

@@ -85,6 +85,11 @@ class ContaminationSettings:
             raise ValueError(f"near_threshold must be in (0, 1], got {self.near_threshold}")
 
 
+def _check_level(level: str) -> None:
+    if level not in (EXACT, NEAR):
+        raise ValueError(f"level must be {EXACT!r} or {NEAR!r}, not {level!r}")
+
+
 @dataclass
 class ContaminationReport:
     """`nearest`: per benchmark tool its top-k synthesized tools; `domains`: per benchmark its top-k
@@ -96,8 +101,7 @@ class ContaminationReport:
 
     def flagged_tools(self, level: str = NEAR) -> set[str]:
         """Synthesized tool names flagged at `level` (`exact` only, or `near`, which includes exact)."""
-        if level not in (EXACT, NEAR):
-            raise ValueError(f"level must be {EXACT!r} or {NEAR!r}, not {level!r}")
+        _check_level(level)
         rows = self.flagged if level == NEAR else self.flagged.filter(pl.col("kind") == EXACT)
         return set(rows["synthesized_tool"].to_list())
 
@@ -271,8 +275,7 @@ FLAGGED_FILE = "flagged_tools.json"  # under `contamination/`: {"exact": [...], 
 
 def read_flagged(path: Path, level: str) -> set[str]:
     """The tool names a contamination report flagged at `level` (`exact`, or `near`, which includes exact)."""
-    if level not in (EXACT, NEAR):
-        raise ValueError(f"level must be {EXACT!r} or {NEAR!r}, not {level!r}")
+    _check_level(level)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: materialise contamination_report first")
     return set(json.loads(path.read_text())[level])

@@ -19,13 +19,10 @@ TAUBENCH_DOMAINS = ("retail", "airline")
 
 def tau2_tool_schemas(domain: str) -> list[dict[str, Any]]:
     """The agent tools of tau2's `domain` environment, as OpenAI function schemas (tau2's rendering)."""
-    from evals.tau2.compat import load_tau2
-
-    load_tau2()
+    from evals.tau2.agents import openai_tools  # noqa: I001  (first: it makes tau2 importable offline)
     from tau2.registry import registry
 
-    env = registry.get_env_constructor(domain)()
-    return [tool.openai_schema for tool in env.get_tools()]
+    return openai_tools(registry.get_env_constructor(domain)().get_tools())
 
 
 def benchmark_tools(taubench_root: Path, acebench_root: Path) -> tuple[list[BenchmarkTool], dict[str, str]]:

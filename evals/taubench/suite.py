@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.tau2.agents import openai_tools
 from evals.tau2.compat import load_tau2
 from evals.taubench.db import DB_MODELS, load_tables, to_tau2_db_json
 from evals.taubench.layout import (
@@ -194,4 +195,4 @@ def taubench_tool_schemas(root: Path | str, domain: str) -> list[dict]:
     scored here is offered (for a contamination report). The checkout's domain directory must exist; its
     tool code is never read or run."""
     domain_dir(root, domain)
-    return [tool.openai_schema for tool in TOOLKITS[domain](None).get_tools().values()]
+    return openai_tools(list(TOOLKITS[domain](None).get_tools().values()))
