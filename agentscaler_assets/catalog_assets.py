@@ -6,15 +6,16 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
+from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
-from envgen.admission import MIN_TOOLS, admit_domains, refusal_reasons, size_histogram
 from envgen.catalog.loaders import bundled_catalog_dir, load_paths
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
-from envgen.edge_verify import verify_edges
-from envgen.embedders import Embedder, OpenAIEmbedder, TfidfEmbedder
-from envgen.graph import GraphConfig, assign_domains, build_graph
+from envgen.environment.admission import MIN_TOOLS, admit_domains, refusal_reasons, size_histogram
+from envgen.graph.edge_verify import verify_edges
+from envgen.graph.embedders import Embedder, OpenAIEmbedder, TfidfEmbedder
+from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
 
 
 class CatalogConfig(Config):
@@ -33,11 +34,11 @@ def api_catalog(
     if not load.specs:
         raise ValueError(f"no usable API spec in {', '.join(map(str, paths))}")
     frame = specs_to_frame(load.specs)
-    write_parquet(frame, storage.path("catalog", "api_catalog.parquet"))
+    write_parquet(frame, storage.artefact(Artefact.CATALOG))
     refused = pl.DataFrame(
         [vars(r) for r in load.refused], schema={"origin": pl.String, "name": pl.String, "reason": pl.String}
     )
-    write_parquet(refused, storage.path("catalog", "refused.parquet"))
+    write_parquet(refused, storage.artefact(Artefact.REFUSED_SPECS))
     for r in load.refused:
         context.log.warning(f"refused spec {r.name} from {r.origin}: {r.reason}")
     by_tag = frame.with_columns(pl.col("tags").list.first().alias("tag")).group_by("tag").len().sort("tag")
@@ -97,19 +98,19 @@ class GraphSettings(EmbedderSettings):
 def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels) -> MaterializeResult:
     """Tools joined by parameter similarity (`similar`) and by outputs feeding inputs (`feeds`); with an
     edge-checking model configured, edges it rejects are dropped and every verdict is kept."""
-    specs = frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
+    specs = frame_to_specs(pl.read_parquet(storage.artefact(Artefact.CATALOG)))
     embedder = config.make_embedder()
     nodes, edges = build_graph(specs, config.graph_config(), embedder)
     metadata: dict = {"embedder": embedder.name, "edges_found": edges.height}
     checker = llm.edge_backend()
     if checker is not None:
         edges, verdicts = asyncio.run(verify_edges(edges, specs, checker, config.max_verified_edges))
-        write_parquet(verdicts, storage.path("graph", "edge_verdicts.parquet"))
+        write_parquet(verdicts, storage.artefact(Artefact.EDGE_VERDICTS))
         metadata["edge_verdicts"] = MetadataValue.md(
             markdown_table(verdicts.group_by("kind", "verdict").len().sort("kind", "verdict"))
         )
-    write_parquet(nodes, storage.path("graph", "nodes.parquet"))
-    write_parquet(edges, storage.path("graph", "edges.parquet"))
+    write_parquet(nodes, storage.artefact(Artefact.GRAPH_NODES))
+    write_parquet(edges, storage.artefact(Artefact.GRAPH_EDGES))
     kinds = edges.group_by("kind").len().sort("kind")
     return MaterializeResult(
         metadata={
@@ -135,8 +136,8 @@ def domains(
     """Louvain communities of the tool graph, each built and probed once: domains whose tools run get a
     `domain` partition (with only their working tools); partitions of vanished domains are retired.
     The metadata's funnel says where every API went, and why tools and domains were refused."""
-    specs = frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
-    edges = pl.read_parquet(storage.path("graph", "edges.parquet"))
+    specs = frame_to_specs(pl.read_parquet(storage.artefact(Artefact.CATALOG)))
+    edges = pl.read_parquet(storage.artefact(Artefact.GRAPH_EDGES))
     found, dropped = assign_domains(specs, edges, config.graph_config(), tuple(config.vertical))
     step = max(1, found.height // 10)
 
@@ -148,9 +149,9 @@ def domains(
         found, specs, dropped, min_tools=config.min_tools, workers=config.workers, progress=progress
     )
     frame = admission.domains
-    write_parquet(frame, storage.path("domains", "domains.parquet"))
-    write_parquet(admission.refused_tools, storage.path("domains", "refused_tools.parquet"))
-    write_parquet(admission.refused_domains, storage.path("domains", "refused_domains.parquet"))
+    write_parquet(frame, storage.artefact(Artefact.DOMAINS))
+    write_parquet(admission.refused_tools, storage.artefact(Artefact.REFUSED_TOOLS))
+    write_parquet(admission.refused_domains, storage.artefact(Artefact.REFUSED_DOMAINS))
     for r in admission.refused_domains.iter_rows(named=True):
         context.log.warning(f"domain {r['slug']} refused: {r['reason']}")
     instance = context.instance

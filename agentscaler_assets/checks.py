@@ -28,18 +28,19 @@ from dagster import (
     asset_check,
 )
 
+from agentscaler_assets.artefacts import SCORES_FILE, TASKS_FILE, Artefact
 from agentscaler_assets.contamination_assets import contamination_report
 from agentscaler_assets.environment_assets import domain_environment, domain_tasks
 from agentscaler_assets.evaluation_assets import benchmark_scores
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.partitions import benchmark_partitions, domain_partitions
 from agentscaler_assets.resources import StorageRoot
-from agentscaler_assets.scaling_assets import SCALING_FILE, scaling_study
+from agentscaler_assets.scaling_assets import scaling_study
 from agentscaler_assets.tables import markdown_table
 from agentscaler_assets.training_assets import phase1_model, phase2_model, vertical_only_model
-from envgen.environment import load_environment, prove_tool
-from envgen.sft import heldout_leaks
-from envgen.tasks import Task, frame_to_tasks, replay
+from envgen.environment.build import load_environment, prove_tool
+from envgen.funnel.sft import heldout_leaks
+from envgen.tasks.chains import Task, frame_to_tasks, replay
 from evals.regression import score_changes
 from train.launch import read_phase_result
 from train.sft import PhaseResult
@@ -62,7 +63,7 @@ def _missing(what: Path, severity: AssetCheckSeverity, hint: str) -> AssetCheckR
 def every_tool_executes(context: AssetCheckExecutionContext, storage: StorageRoot) -> AssetCheckResult:
     """Every tool the stored environment offers runs on the stored snapshot: its program passes the static
     check and a probe call succeeds (writes change the state, missing arguments are refused), exactly the
-    test the environment was built with (envgen.environment.prove_tool), re-run on the files."""
+    test the environment was built with (envgen.environment.build.prove_tool), re-run on the files."""
     folder = storage.domain_dir(context.partition_key)
     if not (folder / "environment.json").exists() or not (folder / "snapshot.sqlite").exists():
         return _missing(folder, AssetCheckSeverity.ERROR, "materialise domain_environment for this domain")
@@ -93,10 +94,10 @@ def gold_calls_reproduce_gold_state(
     gold final-state hash. Fails when the environment was re-built after the tasks (stale tasks) or a
     file was changed, since success of every rollout and benchmark is judged against that hash."""
     folder = storage.domain_dir(context.partition_key)
-    if not (folder / "tasks.parquet").exists():
-        return _missing(folder / "tasks.parquet", AssetCheckSeverity.ERROR, "materialise domain_tasks")
+    if not (folder / TASKS_FILE).exists():
+        return _missing(folder / TASKS_FILE, AssetCheckSeverity.ERROR, "materialise domain_tasks")
     env, snapshot = load_environment(folder)
-    tasks = frame_to_tasks(pl.read_parquet(folder / "tasks.parquet"))
+    tasks = frame_to_tasks(pl.read_parquet(folder / TASKS_FILE))
     mismatched = [t for t in tasks if replay(env, snapshot, t.gold_calls) != t.gold_hash]
     return AssetCheckResult(
         passed=not mismatched,
@@ -113,25 +114,25 @@ def heldout_tasks(storage: StorageRoot) -> list[Task]:
     """Held-out tasks of every domain folder on disk (retired domains included: their tasks may still be
     benchmark items, and a training set must not have seen them either)."""
     held: list[Task] = []
-    for path in sorted(storage.path("domains").glob("*/tasks.parquet")):
+    for path in sorted(storage.artefact(Artefact.DOMAIN_FOLDERS).glob("*/tasks.parquet")):
         frame = pl.read_parquet(path).filter(pl.col("split") == "heldout")
         held += frame_to_tasks(frame)
     return held
 
 
-def _heldout_leak_check(dataset: AssetsDefinition, sft_name: str) -> AssetChecksDefinition:
+def _heldout_leak_check(dataset: AssetsDefinition, sft_set: Artefact) -> AssetChecksDefinition:
     @asset_check(
         asset=dataset,
         name="no_heldout_task_in_training",
         blocking=True,
         description=(
             f"No held-out task (tasks.parquet rows with split = heldout, in any domain folder) is in "
-            f"sft/{sft_name}.parquet, neither by task_id nor as the same user request under another id: a "
+            f"{'/'.join(sft_set.value)}, neither by task_id nor as the same user request under another id: a "
             "model trained on it would be scored on tasks it has seen."
         ),
     )
     def _check(storage: StorageRoot) -> AssetCheckResult:
-        path = storage.path("sft", f"{sft_name}.parquet")
+        path = storage.artefact(sft_set)
         if not path.exists():
             return _missing(path, AssetCheckSeverity.ERROR, f"materialise {dataset.key.to_user_string()}")
         held = heldout_tasks(storage)
@@ -170,7 +171,7 @@ def _loss_went_down_check(model: AssetsDefinition, folder: str) -> AssetChecksDe
         ),
     )
     def _check(storage: StorageRoot) -> AssetCheckResult:
-        out = storage.path("models", folder)
+        out = storage.artefact(Artefact.MODELS, folder)
         try:
             result = read_phase_result(out)
         except FileNotFoundError as exc:
@@ -208,8 +209,8 @@ def no_score_regression(context: AssetCheckExecutionContext, storage: StorageRoo
     new interval lies wholly below the old one; evals.regression). The check keeps the scores it has
     seen in `scores.history.json` beside `scores.json`; running it again on the same scores compares
     them with the ones before, so a re-run never turns a failure into a pass."""
-    out = storage.path("benchmarks", context.partition_key)
-    scores_path = out / "scores.json"
+    out = storage.artefact(Artefact.BENCHMARKS, context.partition_key)
+    scores_path = out / SCORES_FILE
     if not scores_path.exists():
         return _missing(scores_path, AssetCheckSeverity.WARN, "materialise benchmark_scores")
     raw = scores_path.read_bytes()
@@ -248,7 +249,7 @@ def no_score_regression(context: AssetCheckExecutionContext, storage: StorageRoo
 def no_exact_benchmark_duplicate(storage: StorageRoot) -> AssetCheckResult:
     """No synthesized tool has the name and the parameter names of a benchmark tool. A failure is a WARN:
     the data stays usable, and `SftConfig.exclude_contaminated` can drop the examples that call them."""
-    path = storage.path("contamination", "flagged.parquet")
+    path = storage.artefact(Artefact.CONTAMINATION_PAIRS)
     if not path.exists():
         return _missing(path, AssetCheckSeverity.WARN, "materialise contamination_report")
     exact = pl.read_parquet(path).filter(pl.col("kind") == "exact")
@@ -272,8 +273,8 @@ def largest_subset_matches_phase2(storage: StorageRoot) -> AssetCheckResult:
     synthetic tasks, within its 95% interval of the main phase-2 model's score there. A miss means the
     study's budget or recipe differs from the main run's enough to matter, so the curve must be read as
     the study's own, not as the main model's."""
-    study_path = storage.path(*SCALING_FILE)
-    scores_path = storage.path("benchmarks", "synthetic_heldout", "scores.json")
+    study_path = storage.artefact(Artefact.SCALING_RESULT)
+    scores_path = storage.artefact(Artefact.BENCHMARKS, "synthetic_heldout", SCORES_FILE)
     for path, hint in ((study_path, "materialise scaling_study"), (scores_path, "score synthetic_heldout")):
         if not path.exists():
             return _missing(path, AssetCheckSeverity.WARN, hint)
@@ -302,8 +303,8 @@ def largest_subset_matches_phase2(storage: StorageRoot) -> AssetCheckResult:
 phase1_loss_went_down = _loss_went_down_check(phase1_model, "phase1")
 phase2_loss_went_down = _loss_went_down_check(phase2_model, "phase2")
 vertical_only_loss_went_down = _loss_went_down_check(vertical_only_model, "vertical_only")
-sft_phase1_no_heldout = _heldout_leak_check(sft_phase1_dataset, "sft_phase1")
-sft_phase2_no_heldout = _heldout_leak_check(sft_phase2_dataset, "sft_phase2")
+sft_phase1_no_heldout = _heldout_leak_check(sft_phase1_dataset, Artefact.SFT_PHASE1)
+sft_phase2_no_heldout = _heldout_leak_check(sft_phase2_dataset, Artefact.SFT_PHASE2)
 
 ALL_CHECKS: list[AssetChecksDefinition] = [
     every_tool_executes,

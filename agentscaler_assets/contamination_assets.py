@@ -18,6 +18,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from agentscaler_assets.artefacts import FILTERED_FILE, TASKS_FILE, Artefact
 from agentscaler_assets.catalog_assets import EmbedderSettings, api_catalog, domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkPaths
@@ -25,15 +26,14 @@ from agentscaler_assets.experience_assets import filtered_trajectories
 from agentscaler_assets.resources import StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
 from envgen.catalog.spec import frame_to_specs
-from envgen.contamination import (
+from envgen.funnel.contamination import (
     EXACT,
-    FLAGGED_FILE,
     NEAR,
     ContaminationSettings,
     called_tools,
     tasks_using,
 )
-from envgen.contamination import contamination_report as find_overlap
+from envgen.funnel.contamination import contamination_report as find_overlap
 from evals.benchmark_tools import benchmark_tools
 
 
@@ -59,8 +59,8 @@ def contamination_report(
     """The synthesized tools nearest to each benchmark tool (tau2 from the installed package, tau-bench and
     ACEBench from their checkouts), exact and near duplicates, the training tasks that use them and the
     kept trajectories the SFT sets would lose by excluding them."""
-    specs = frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
-    table = pl.read_parquet(storage.path("domains", "domains.parquet"))
+    specs = frame_to_specs(pl.read_parquet(storage.artefact(Artefact.CATALOG)))
+    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
     domain_of = {tool: slug for slug, tools in table.select("slug", "tools").iter_rows() for tool in tools}
     tools, missing = benchmark_tools(config.taubench_root(storage), config.acebench_root(storage))
     for name, reason in missing.items():
@@ -70,7 +70,7 @@ def contamination_report(
     report = find_overlap(specs, domain_of, tools, settings, embedder)
     flagged = {level: sorted(report.flagged_tools(level)) for level in (EXACT, NEAR)}
     used, impact = _training_use(storage, table, flagged)
-    out = storage.path("contamination")
+    out = storage.artefact(Artefact.CONTAMINATION)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (
         ("nearest_tools", report.nearest),
@@ -79,7 +79,7 @@ def contamination_report(
         ("tasks_using_flagged", used),
     ):
         write_parquet(frame, out / f"{name}.parquet")
-    (out / FLAGGED_FILE).write_text(json.dumps(flagged, indent=1))
+    (storage.artefact(Artefact.CONTAMINATION_FLAGGED_TOOLS)).write_text(json.dumps(flagged, indent=1))
     top1 = report.nearest.filter(pl.col("rank") == 1).drop("rank")
     return MaterializeResult(
         metadata={
@@ -111,8 +111,8 @@ def _training_use(
         kept, hits = 0, {EXACT: 0, NEAR: 0}
         for slug in table.filter(pl.col("vertical") == vertical)["slug"].to_list():
             folder = storage.domain_dir(slug)
-            used.append(tasks_using(pl.read_parquet(folder / "tasks.parquet"), levels[NEAR]))
-            rows = pl.read_parquet(folder / "filtered.parquet").filter(pl.col("kept"))
+            used.append(tasks_using(pl.read_parquet(folder / TASKS_FILE), levels[NEAR]))
+            rows = pl.read_parquet(folder / FILTERED_FILE).filter(pl.col("kept"))
             kept += rows.height
             for messages in rows["messages"].to_list():
                 calls = called_tools(json.loads(messages))

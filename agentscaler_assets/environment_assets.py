@@ -7,21 +7,22 @@ from collections import Counter
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
+from agentscaler_assets.artefacts import TASKS_FILE, Artefact
 from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
-from envgen.admission import MIN_TOOLS
 from envgen.catalog.spec import frame_to_specs
-from envgen.environment import build_environment, load_environment, save_environment
-from envgen.intent_llm import rewrite_intent
-from envgen.schema_llm import build_environment_with_model
-from envgen.simulate.backends import ChatBackend
-from envgen.tasks import Task, TaskConfig, replay, sample_tasks, tasks_to_frame
+from envgen.environment.admission import MIN_TOOLS
+from envgen.environment.build import build_environment, load_environment, save_environment
+from envgen.environment.schema_llm import build_environment_with_model
+from envgen.llm.backends import ChatBackend
+from envgen.tasks.chains import Task, TaskConfig, replay, sample_tasks, tasks_to_frame
+from envgen.tasks.intent_llm import rewrite_intent
 
 
 def domain_record(storage: StorageRoot, slug: str) -> dict:
-    frame = pl.read_parquet(storage.path("domains", "domains.parquet")).filter(pl.col("slug") == slug)
+    frame = pl.read_parquet(storage.artefact(Artefact.DOMAINS)).filter(pl.col("slug") == slug)
     if frame.is_empty():
         raise ValueError(f"domain {slug!r} is not in the current domains table; re-materialise `domains`")
     return frame.row(0, named=True)
@@ -42,7 +43,7 @@ def domain_environment(
     record = domain_record(storage, slug)
     specs = [
         s
-        for s in frame_to_specs(pl.read_parquet(storage.path("catalog", "api_catalog.parquet")))
+        for s in frame_to_specs(pl.read_parquet(storage.artefact(Artefact.CATALOG)))
         if s.name in set(record["tools"])
     ]
     proposer = llm.program_backend()
@@ -116,7 +117,7 @@ def domain_tasks(
     slug = context.partition_key
     folder = storage.domain_dir(slug)
     env, snapshot = load_environment(folder)
-    edges = pl.read_parquet(storage.path("graph", "edges.parquet"))
+    edges = pl.read_parquet(storage.artefact(Artefact.GRAPH_EDGES))
     edge_list = [tuple(r) for r in edges.select("src", "dst", "kind").iter_rows()]
     cfg = TaskConfig(
         n_chains=config.n_chains,
@@ -136,7 +137,7 @@ def domain_tasks(
         for reason, n in refused.items():
             context.log.warning(f"{slug}: kept the template for {n} intents: {reason}")
     frame = tasks_to_frame(batch.tasks)
-    write_parquet(frame, folder / "tasks.parquet")
+    write_parquet(frame, folder / TASKS_FILE)
     lengths = frame.group_by("length").len().sort("length")
     strata = (
         frame.with_columns(

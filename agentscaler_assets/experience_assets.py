@@ -19,17 +19,18 @@ from dagster import (
 )
 from pydantic import Field
 
+from agentscaler_assets.artefacts import FILTERED_FILE, TASKS_FILE, TRAJECTORIES_FILE, Artefact
 from agentscaler_assets.catalog_assets import domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
-from envgen.contamination import FLAGGED_FILE, called_tools, read_flagged
-from envgen.environment import load_environment
-from envgen.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
-from envgen.sft import build_sft_frame, to_row
+from envgen.environment.build import load_environment
+from envgen.funnel.contamination import called_tools, read_flagged
+from envgen.funnel.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
+from envgen.funnel.sft import build_sft_frame, to_row
 from envgen.simulate.rollout import run_rollouts, trajectory_from_row, trajectory_row
-from envgen.tasks import frame_to_tasks
+from envgen.tasks.chains import frame_to_tasks
 from evals.synthetic import pass_hat_k
 
 
@@ -49,7 +50,7 @@ def trajectories(
     slug = context.partition_key
     folder = storage.domain_dir(slug)
     env, snapshot = load_environment(folder)
-    tasks_path = folder / "tasks.parquet"
+    tasks_path = folder / TASKS_FILE
     tasks = [t for t in frame_to_tasks(pl.read_parquet(tasks_path)) if t.split == "train"]
     fingerprint = hashlib.sha1(
         tasks_path.read_bytes()
@@ -89,7 +90,7 @@ def trajectories(
 
     trajs = asyncio.run(collect())
     frame = pl.DataFrame([trajectory_row(t) for t in trajs])
-    write_parquet(frame, folder / "trajectories.parquet")
+    write_parquet(frame, folder / TRAJECTORIES_FILE)
     for old in folder.glob("journal-*.jsonl"):
         if old != journal:
             old.unlink()
@@ -130,9 +131,9 @@ def filtered_trajectories(
     slug = context.partition_key
     folder = storage.domain_dir(slug)
     env, _ = load_environment(folder)
-    tasks = {t.task_id: t for t in frame_to_tasks(pl.read_parquet(folder / "tasks.parquet"))}
+    tasks = {t.task_id: t for t in frame_to_tasks(pl.read_parquet(folder / TASKS_FILE))}
     trajs = [
-        trajectory_from_row(r) for r in pl.read_parquet(folder / "trajectories.parquet").iter_rows(named=True)
+        trajectory_from_row(r) for r in pl.read_parquet(folder / TRAJECTORIES_FILE).iter_rows(named=True)
     ]
     cfg = FunnelConfig(
         max_messages=config.max_messages, max_repeats=config.max_repeats, match_reads=config.match_reads
@@ -150,7 +151,7 @@ def filtered_trajectories(
         }
         for t, v in zip(trajs, verdicts, strict=True)
     ]
-    write_parquet(pl.DataFrame(rows), folder / "filtered.parquet")
+    write_parquet(pl.DataFrame(rows), folder / FILTERED_FILE)
     counts = funnel_counts(verdicts)
     funnel_yield = round(counts["call_match"] / max(1, counts["trajectories"]), 3)
     per_task: dict[str, list[bool]] = {}
@@ -192,21 +193,22 @@ class SftConfig(Config):
 
 
 def _sft_dataset(
-    context: AssetExecutionContext, storage: StorageRoot, config: SftConfig, vertical: bool, name: str
+    context: AssetExecutionContext, storage: StorageRoot, config: SftConfig, vertical: bool, target: Artefact
 ) -> MaterializeResult:
-    table = pl.read_parquet(storage.path("domains", "domains.parquet")).filter(pl.col("vertical") == vertical)
+    name = target.value[-1]
+    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS)).filter(pl.col("vertical") == vertical)
     slugs = table["slug"].to_list()
-    missing = [s for s in slugs if not (storage.domain_dir(s) / "filtered.parquet").exists()]
+    missing = [s for s in slugs if not (storage.domain_dir(s) / FILTERED_FILE).exists()]
     if missing:
         raise FileNotFoundError(f"{name}: filtered_trajectories not materialised for domains {missing}")
     flagged = (
-        read_flagged(storage.path("contamination", FLAGGED_FILE), config.exclude_contaminated)
+        read_flagged(storage.artefact(Artefact.CONTAMINATION_FLAGGED_TOOLS), config.exclude_contaminated)
         if config.exclude_contaminated != "none"
         else set()
     )
     rows, excluded = [], 0
     for slug in slugs:
-        kept = pl.read_parquet(storage.domain_dir(slug) / "filtered.parquet").filter(pl.col("kept"))
+        kept = pl.read_parquet(storage.domain_dir(slug) / FILTERED_FILE).filter(pl.col("kept"))
         for r in kept.iter_rows(named=True):
             trajectory = trajectory_from_row(r)
             if flagged and called_tools(trajectory.messages) & flagged:
@@ -216,7 +218,7 @@ def _sft_dataset(
     if not rows:
         raise ValueError(f"{name}: no trajectory survived the funnel (and exclusions) in domains {slugs}")
     frame = build_sft_frame(rows, config.validation_fraction, config.seed)
-    write_parquet(frame, storage.path("sft", f"{name}.parquet"))
+    write_parquet(frame, storage.artefact(target))
     per_domain = frame.group_by("domain", "split").len().sort("domain", "split")
     context.log.info(f"{name}: {frame.height} examples from {len(slugs)} domains")
     return MaterializeResult(
@@ -240,7 +242,7 @@ def sft_phase1_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:
     """Chat-format SFT rows from the general (non-vertical) domains: phase 1's general tool use."""
-    return _sft_dataset(context, storage, config, vertical=False, name="sft_phase1")
+    return _sft_dataset(context, storage, config, vertical=False, target=Artefact.SFT_PHASE1)
 
 
 @asset(group_name="experience", deps=[filtered_trajectories, domains, AssetKey("contamination_report")])
@@ -248,4 +250,4 @@ def sft_phase2_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:
     """Chat-format SFT rows from the vertical domains (retail, airline, telecom by default): phase 2."""
-    return _sft_dataset(context, storage, config, vertical=True, name="sft_phase2")
+    return _sft_dataset(context, storage, config, vertical=True, target=Artefact.SFT_PHASE2)

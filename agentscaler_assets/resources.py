@@ -19,11 +19,13 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field, PrivateAttr
 
-from envgen.simulate.backends import ChatBackend, OpenAIChatBackend
+from agentscaler_assets.artefacts import Artefact
+from envgen.llm.backends import ChatBackend, OpenAIChatBackend
 from envgen.simulate.llm_user import LLMUser
 from envgen.simulate.rollout import UserSimulator
 from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
-from envgen.tasks import Task
+from envgen.tasks.chains import Task
+from train.model import ModelShape
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -47,6 +49,10 @@ class StorageRoot(ConfigurableResource):
         if base.resolve() not in (target, *target.parents):
             raise ValueError(f"path {'/'.join(parts)!r} escapes the storage root {base}")
         return target
+
+    def artefact(self, which: Artefact, *more: str) -> Path:
+        """A named file or folder of the table in `agentscaler_assets.artefacts` (and a path below it)."""
+        return self.path(*which.value, *more)
 
     def domain_dir(self, slug: str) -> Path:
         if not _SLUG.match(slug):
@@ -149,16 +155,16 @@ def hash_seed(*parts: Any) -> int:
     return int(hashlib.sha1(repr(parts).encode()).hexdigest()[:8], 16)
 
 
-class TrainingSettings(ConfigurableResource):
-    """Base model and the two phases' recipe. Empty `base_model` = tiny from-scratch Qwen3 on CPU."""
+class TrainingSettings(ConfigurableResource, ModelShape):
+    """Base model and the two phases' recipe. Empty `base_model` = tiny from-scratch Qwen3 on CPU, shaped
+    by the `ModelShape` fields (hidden_size, num_hidden_layers, ... vocab_size) declared in train.model.
+
+    The per-phase fields become a `train.sft.PhaseConfig` through `phase_config`; the shared ones
+    (batch size, accumulation, max_length, seed, packing, use_lora) keep PhaseConfig's names and pass
+    through by name. Their defaults here are the laptop run's, not the library's.
+    """
 
     base_model: str = ""
-    hidden_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 384
-    vocab_size: int = 4096
     # A domain's ~13 tool schemas alone are ~1.8k tokens; chains run to 8 calls.
     max_length: int = Field(default=4096, ge=8)
     # One conversation per micro-batch: without padding, CPU attention takes its fast causal path (about

@@ -6,7 +6,6 @@ with 95% intervals; its check compares the largest subset with the main phase-2 
 """
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +21,22 @@ from dagster import (
 )
 from pydantic import Field
 
+from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.environment_assets import domain_tasks
-from agentscaler_assets.evaluation_assets import BenchmarkConfig, heldout_suite
+from agentscaler_assets.evaluation_assets import BenchmarkConfig, domain_groups, heldout_suite
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
 from agentscaler_assets.training_assets import base_model, phase2_model, phase_config, train_model
-from envgen.simulate.backends import ChatBackend, DoNothingAgent
-from envgen.simulate.hf_backend import HFChatBackend
-from evals.synthetic import Score, score_models
-from evals.tau2 import tau2_missing_reason
+from envgen.llm.backends import ChatBackend
+from envgen.llm.hf_backend import HFChatBackend
+from evals.suites import SuiteOptions, run_suite
 from train.launch import phase_rows
 from train.plots import scaling_curve_png
 from train.scaling import nested_subsets
 from train.sft import assistant_token_loss
 
-SCALING_FILE = ("studies", "scaling", "scaling.json")
+SCORE_FIELDS = ("model", "solved", "n", "success", "ci95_low", "ci95_high")
 
 
 class ScalingConfig(Config):
@@ -80,13 +79,13 @@ def scaling_study(
     Each subset trains phase 1 from the base on its domains' rows and phase 2 from that on the full
     vertical set, with the same token budgets for every subset, so the curve shows diversity, not volume.
     """
-    table = pl.read_parquet(storage.path("domains", "domains.parquet"))
+    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
     general = table.filter(~pl.col("vertical"))
     tools_of = dict(general.select("slug", "tools").iter_rows())
     subsets = nested_subsets(general["slug"].to_list(), config.fractions, config.seed)
-    root = storage.path("studies", "scaling")
-    sft1 = pl.read_parquet(storage.path("sft", "sft_phase1.parquet"))
-    general_val = phase_rows(storage.path("sft", "sft_phase1.parquet"), config.max_validation_rows)[1]
+    root = storage.artefact(Artefact.SCALING_STUDY)
+    sft1 = pl.read_parquet(storage.artefact(Artefact.SFT_PHASE1))
+    general_val = phase_rows(storage.artefact(Artefact.SFT_PHASE1), config.max_validation_rows)[1]
     models, facts = {}, []
     for subset in subsets:
         label = f"{len(subset)}_domains"
@@ -97,7 +96,7 @@ def scaling_study(
         r1, _ = train_model(
             context,
             training,
-            storage.path("models", "base"),
+            storage.artefact(Artefact.MODELS, "base"),
             data,
             p1,
             phase_config(training, 1, config.phase1_token_budget),
@@ -107,7 +106,7 @@ def scaling_study(
             context,
             training,
             p1,
-            storage.path("sft", "sft_phase2.parquet"),
+            storage.artefact(Artefact.SFT_PHASE2),
             p2,
             phase_config(training, 2, config.phase2_token_budget),
             config.max_validation_rows,
@@ -134,7 +133,9 @@ def scaling_study(
         {**{k: v for k, v in by_subset.get(s["model"], {}).items() if k != "domain_list"}, **s}
         for s in scores
     ]
-    (root / "scaling.json").write_text(json.dumps({"subsets": facts, "scores": rows}, indent=1))
+    storage.artefact(Artefact.SCALING_RESULT).write_text(
+        json.dumps({"subsets": facts, "scores": rows}, indent=1)
+    )
     return MaterializeResult(metadata=_scaling_metadata(root, facts, rows, config))
 
 
@@ -145,48 +146,35 @@ def _score_subsets(
     root: Path,
     models: dict[str, ChatBackend],
 ) -> list[dict[str, Any]]:
-    """One row per (benchmark, model), the do-nothing floor included, with Wilson 95% intervals."""
+    """One row per (benchmark, model), the do-nothing floor included, with Wilson 95% intervals: the
+    held-out synthetic suite of `benchmark_scores`, and the configured tau2 domains on a seeded sample."""
     bench = BenchmarkConfig(
         seed=config.seed,
         general_tasks_per_domain=config.general_tasks_per_domain,
         max_tasks_per_domain=config.max_tasks_per_domain,
     )
-    shutil.rmtree(root / "journals", ignore_errors=True)
-    suite = heldout_suite(storage, bench)
-    rows = [
-        _row("synthetic_heldout", s.agent, s)
-        for s in score_models(suite, models, root / "journals", max_agent_turns=config.max_agent_turns)
-    ]
-    reason = tau2_missing_reason()
-    for domain in config.tau2_domains:
-        if reason:
-            context.log.warning(f"scaling study: tau2 {domain} not scored: {reason}")
-            continue
-        from evals import tau2
-
-        if not tau2.supports_solo(domain):
-            context.log.warning(f"scaling study: tau2 {domain} needs a user simulator; not scored")
-            continue
-        ids = tau2.sample_task_ids(domain, "test", config.tau2_max_tasks, config.seed)
-        for label, agent in {"floor": DoNothingAgent(), **models}.items():
-            context.log.info(f"scaling study: tau2 {domain}: {label}")
-            result = tau2.run_tau2(
-                domain, agent, None, max_steps=config.tau2_max_steps, seed=config.seed, task_ids=ids
-            )
-            rows.append(_row(f"tau2_{domain}", label, result.score))
+    options = SuiteOptions(
+        seed=config.seed,
+        max_tasks=config.tau2_max_tasks,
+        max_steps=config.tau2_max_steps,
+        max_agent_turns=config.max_agent_turns,
+    )
+    rows = []
+    for benchmark in ["synthetic_heldout", *(f"tau2_{d}" for d in config.tau2_domains)]:
+        synthetic = benchmark == "synthetic_heldout"
+        report = run_suite(
+            benchmark,
+            models,
+            root / "benchmarks" / benchmark,
+            options,
+            heldout=heldout_suite(storage, bench) if synthetic else None,
+            groups=domain_groups(storage) if synthetic else None,
+            log=lambda line: context.log.info(f"scaling study: {line}"),
+        )
+        if not report.scores:
+            context.log.warning(f"scaling study: {benchmark} not scored: {report.facts.get('status')}")
+        rows += [{"benchmark": benchmark, **{k: r[k] for k in SCORE_FIELDS}} for r in report.scores]
     return rows
-
-
-def _row(benchmark: str, model: str, score: Score) -> dict[str, Any]:
-    return {
-        "benchmark": benchmark,
-        "model": model,
-        "solved": score.successes,
-        "n": score.n,
-        "success": round(score.rate, 4),
-        "ci95_low": round(score.ci_low, 4),
-        "ci95_high": round(score.ci_high, 4),
-    }
 
 
 def _scaling_metadata(

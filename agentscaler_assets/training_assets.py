@@ -9,31 +9,33 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import polars as pl
 import torch
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
+from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.catalog_assets import api_catalog
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown
 from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
-from train.model import TinyModelConfig, build_tiny_base, load_hf_base
+from train.model import ModelShape, TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
 from train.sft import PhaseConfig, PhaseResult, assistant_token_loss
 
 
 def _corpus(storage: StorageRoot) -> list[str]:
     """Text the tokenizer learns from: the catalog and every SFT conversation (contents, calls, tools)."""
-    catalog = pl.read_parquet(storage.path("catalog", "api_catalog.parquet"))
+    catalog = pl.read_parquet(storage.artefact(Artefact.CATALOG))
     texts = [
         f"{n}\n{d}\n{p}\n{r}"
         for n, d, p, r in catalog.select("name", "description", "parameters", "returns").iter_rows()
     ]
-    for name in ("sft_phase1", "sft_phase2"):
-        frame = pl.read_parquet(storage.path("sft", f"{name}.parquet"))
+    for sft_set in (Artefact.SFT_PHASE1, Artefact.SFT_PHASE2):
+        frame = pl.read_parquet(storage.artefact(sft_set))
         texts += frame["messages"].to_list() + frame["tools"].unique().to_list()
     return texts
 
@@ -43,20 +45,13 @@ def base_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
     """A tiny from-scratch Qwen3 with a locally trained tokenizer, or the configured Hugging Face model."""
-    out = storage.path("models", "base")
+    out = storage.artefact(Artefact.MODELS, "base")
     shutil.rmtree(out, ignore_errors=True)
     if training.base_model:
         facts = load_hf_base(training.base_model, out)
     else:
-        cfg = TinyModelConfig(
-            hidden_size=training.hidden_size,
-            num_hidden_layers=training.num_hidden_layers,
-            num_attention_heads=training.num_attention_heads,
-            num_key_value_heads=training.num_key_value_heads,
-            intermediate_size=training.intermediate_size,
-            vocab_size=training.vocab_size,
-            max_position_embeddings=max(2048, training.max_length),
-        )
+        shape = training.model_dump(include=set(ModelShape.model_fields))
+        cfg = TinyModelConfig(**shape, max_position_embeddings=max(2048, training.max_length))
         facts = build_tiny_base(_corpus(storage), out, cfg, seed=training.seed)
     context.log.info(f"base model at {out}: {facts.get('parameters')} parameters")
     return MaterializeResult(
@@ -71,17 +66,18 @@ def base_model(
 
 
 def phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) -> PhaseConfig:
-    """Phase 1's recipe (also the vertical-only ablation's, which starts from the base too) or phase 2's."""
+    """Phase 1's recipe (also the vertical-only ablation's, which starts from the base too) or phase 2's:
+    the settings PhaseConfig shares by name, plus the phase's own learning rate, epochs and step cap."""
+    shared = {
+        f.name: getattr(training, f.name)
+        for f in fields(PhaseConfig)
+        if f.name in type(training).model_fields
+    }
     return PhaseConfig(
-        learning_rate=training.phase1_learning_rate if phase == 1 else training.phase2_learning_rate,
-        num_train_epochs=training.phase1_epochs if phase == 1 else training.phase2_epochs,
-        max_steps=training.phase1_max_steps if phase == 1 else training.phase2_max_steps,
-        per_device_train_batch_size=training.per_device_train_batch_size,
-        gradient_accumulation_steps=training.gradient_accumulation_steps,
-        max_length=training.max_length,
-        seed=training.seed,
-        packing=training.packing,
-        use_lora=training.use_lora,
+        **shared,
+        learning_rate=getattr(training, f"phase{phase}_learning_rate"),
+        num_train_epochs=getattr(training, f"phase{phase}_epochs"),
+        max_steps=getattr(training, f"phase{phase}_max_steps"),
         token_budget=token_budget,
     )
 
@@ -194,28 +190,41 @@ def train_model(
     return result, metadata
 
 
-@asset(group_name="training", deps=[base_model, sft_phase1_dataset])
-def phase1_model(
-    context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
-) -> MaterializeResult:
-    """Phase 1: general function calling, trained on the general domains' SFT set (assistant tokens only)."""
-    cfg = phase_config(training, 1)
-    init = storage.path("models", "base")
-    out, data = storage.path("models", "phase1"), storage.path("sft", "sft_phase1.parquet")
-    _, metadata = train_model(context, training, init, data, out, cfg)
-    return MaterializeResult(metadata=metadata)
+def phase_asset(
+    phase: int, init: str, dataset: AssetsDefinition, sft_set: Artefact, upstream: AssetsDefinition, what: str
+) -> AssetsDefinition:
+    """The asset `phase<phase>_model`: trains models/phase<phase> from models/<init> on `sft_set`."""
+
+    @asset(name=f"phase{phase}_model", group_name="training", deps=[upstream, dataset], description=what)
+    def _phase(
+        context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
+    ) -> MaterializeResult:
+        models = storage.artefact(Artefact.MODELS)
+        cfg = phase_config(training, phase)
+        _, metadata = train_model(
+            context, training, models / init, storage.artefact(sft_set), models / f"phase{phase}", cfg
+        )
+        return MaterializeResult(metadata=metadata)
+
+    return _phase
 
 
-@asset(group_name="training", deps=[phase1_model, sft_phase2_dataset])
-def phase2_model(
-    context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
-) -> MaterializeResult:
-    """Phase 2: continues from phase 1's weights on the vertical domains' SFT set."""
-    cfg = phase_config(training, 2)
-    init = storage.path("models", "phase1")
-    out, data = storage.path("models", "phase2"), storage.path("sft", "sft_phase2.parquet")
-    _, metadata = train_model(context, training, init, data, out, cfg)
-    return MaterializeResult(metadata=metadata)
+phase1_model = phase_asset(
+    1,
+    "base",
+    sft_phase1_dataset,
+    Artefact.SFT_PHASE1,
+    base_model,
+    "Phase 1: general function calling, trained on the general domains' SFT set (assistant tokens only).",
+)
+phase2_model = phase_asset(
+    2,
+    "phase1",
+    sft_phase2_dataset,
+    Artefact.SFT_PHASE2,
+    phase1_model,
+    "Phase 2: continues from phase 1's weights on the vertical domains' SFT set.",
+)
 
 
 @asset(group_name="training", deps=[base_model, sft_phase1_dataset, sft_phase2_dataset, phase2_model])
@@ -228,14 +237,14 @@ def vertical_only_model(
     Its metadata compares the assistant-token validation loss of base, phase 1, phase 2 and this model on
     both validation sets (general and vertical); `benchmark_scores` compares their task success.
     """
-    models = storage.path("models")
+    models = storage.artefact(Artefact.MODELS)
     phases = {p: read_phase_result(models / p) for p in ("phase1", "phase2")}
     budget = sum(r.cumulative_tokens_seen for r in phases.values())
     cfg = phase_config(training, 1, token_budget=budget)
-    data = storage.path("sft", "sft_phase2.parquet")
+    data = storage.artefact(Artefact.SFT_PHASE2)
     result, metadata = train_model(context, training, models / "base", data, models / "vertical_only", cfg)
     table = validation_loss_table(storage, training, {**phases, "vertical_only": result})
-    (models / "validation_losses.json").write_text(json.dumps(table, indent=1))
+    storage.artefact(Artefact.VALIDATION_LOSSES).write_text(json.dumps(table, indent=1))
     return MaterializeResult(
         metadata={
             **metadata,
@@ -255,8 +264,8 @@ def validation_loss_table(
     the general rows (forgetting) are computed here, on the same capped rows the phases used.
     """
     p1, p2, vo = results["phase1"], results["phase2"], results["vertical_only"]
-    general = phase_rows(storage.path("sft", "sft_phase1.parquet"), training.max_validation_rows)[1]
-    models = storage.path("models")
+    general = phase_rows(storage.artefact(Artefact.SFT_PHASE1), training.max_validation_rows)[1]
+    models = storage.artefact(Artefact.MODELS)
 
     def on_general(name: str) -> float | None:
         return assistant_token_loss(models / name, general, training.max_length) if general else None

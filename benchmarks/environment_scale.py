@@ -126,9 +126,9 @@ def _stage(name: str, seconds: dict[str, float], rss_after: dict[str, float], pr
 
 def measure(n: int, workers: int, seed: int, profile: str | None) -> dict:
     """One size, end to end, in this process; returns the row (run in a fresh child per size)."""
-    from envgen.admission import admit_domains
     from envgen.catalog.synthetic import generate_catalog
-    from envgen.graph import GraphConfig, assign_domains, build_graph
+    from envgen.environment.admission import admit_domains
+    from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
 
     cfg = GraphConfig(seed=seed)
     seconds: dict[str, float] = {}

@@ -22,12 +22,12 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from envgen.bundled import build_bundled_domain
-from envgen.simulate.backends import OpenAIChatBackend
+from envgen.environment.bundled import build_bundled_domain
+from envgen.llm.backends import OpenAIChatBackend
+from envgen.llm.serve import completion_body
 from envgen.simulate.rollout import run_rollouts
 from envgen.simulate.scripted import ScriptedUser
-from envgen.simulate.serve import completion_body
-from envgen.tasks import TaskConfig, sample_tasks
+from envgen.tasks.chains import TaskConfig, sample_tasks
 
 
 def mock_app(latency: float) -> Starlette:

@@ -27,11 +27,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from envgen.bundled import build_bundled_domain
-from envgen.sft import to_row
+from envgen.environment.bundled import build_bundled_domain
+from envgen.funnel.sft import to_row
 from envgen.simulate.rollout import run_rollouts
 from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
-from envgen.tasks import TaskConfig, sample_tasks
+from envgen.tasks.chains import TaskConfig, sample_tasks
 from train.model import TinyModelConfig, build_tiny_base
 from train.sft import PhaseConfig, train_phase
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from envgen.contamination import BenchmarkTool
+from envgen.funnel.contamination import BenchmarkTool
 from evals.tau2 import tau2_missing_reason
 
 TAU2_DOMAINS = ("retail", "airline", "telecom")

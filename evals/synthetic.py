@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
 
-from envgen.filters import FunnelConfig, Verdict, judge, successful_calls
-from envgen.programs import EnvironmentDoc
-from envgen.simulate.backends import ChatBackend, DoNothingAgent
+import polars as pl
+
+from envgen.environment.build import load_environment
+from envgen.environment.programs import EnvironmentDoc
+from envgen.funnel.filters import FunnelConfig, Verdict, judge, successful_calls
+from envgen.llm.backends import ChatBackend, DoNothingAgent
 from envgen.simulate.rollout import AgentFactory, Trajectory, run_rollouts
 from envgen.simulate.scripted import ScriptedUser
-from envgen.tasks import Task
+from envgen.tasks.chains import Task, frame_to_tasks
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -211,3 +215,23 @@ def score_models(
         score_agent(suite, lambda t, r, a=agent: a, journal_dir, label, concurrency, max_agent_turns, k)
         for label, agent in everyone.items()
     ]
+
+
+def heldout_suite(
+    domains: list[tuple[str, bool, Path, Path]],
+    general_tasks_per_domain: int,
+    max_tasks_per_domain: int,
+    seed: int = 0,
+) -> dict[str, DomainTasks]:
+    """The held-out tasks of every vertical domain (up to `max_tasks_per_domain`) and a seeded sample of
+    each general domain's (`general_tasks_per_domain`), from (slug, vertical, environment folder, tasks
+    file) rows; domains with no held-out task are left out."""
+    suite = {}
+    for slug, vertical, folder, tasks_path in domains:
+        env, snapshot = load_environment(folder)
+        held = [t for t in frame_to_tasks(pl.read_parquet(tasks_path)) if t.split == "heldout"]
+        random.Random(f"{seed}:{slug}").shuffle(held)
+        held = held[: max_tasks_per_domain if vertical else general_tasks_per_domain]
+        if held:
+            suite[slug] = DomainTasks(env, snapshot, sorted(held, key=lambda t: t.task_id))
+    return suite

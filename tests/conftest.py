@@ -11,9 +11,9 @@ import pytest
 
 from envgen.catalog.loaders import load_bundled
 from envgen.catalog.spec import ToolSpec
-from envgen.environment import build_environment, save_environment
-from envgen.graph import GraphConfig, assign_domains, build_graph
-from envgen.programs import EnvironmentDoc
+from envgen.environment.build import build_environment, save_environment
+from envgen.environment.programs import EnvironmentDoc
+from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
 from train.model import SMOKE_TEST_CONFIG, build_tiny_base
 
 

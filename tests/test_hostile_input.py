@@ -23,13 +23,13 @@ from agentscaler_assets.resources import StorageRoot
 from envgen.catalog import loaders
 from envgen.catalog.loaders import load_paths
 from envgen.catalog.spec import NAME_RE
-from envgen.environment import build_environment
-from envgen.filters import FunnelConfig, judge
-from envgen.runtime import Episode
-from envgen.simulate.backends import message_from_openai
+from envgen.environment.build import build_environment
+from envgen.environment.runtime import Episode
+from envgen.funnel.filters import FunnelConfig, judge
+from envgen.llm.backends import message_from_openai
 from envgen.simulate.rollout import run_episode
 from envgen.simulate.scripted import ScriptedUser
-from envgen.tasks import TaskConfig, sample_tasks
+from envgen.tasks.chains import TaskConfig, sample_tasks
 
 
 def _fn(name: Any, params: Any = None, returns: Any = None, description: Any = "A tool.") -> dict:

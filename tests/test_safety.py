@@ -17,9 +17,9 @@ from agentscaler_assets.experience_assets import FunnelSettings, SftConfig, Traj
 from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
 from envgen.catalog.loaders import load_paths
 from envgen.catalog.spec import NAME_RE, ToolSpec, validate_spec
-from envgen.graph import domain_label
-from envgen.runtime import Episode
-from envgen.simulate.backends import OpenAIChatBackend
+from envgen.environment.runtime import Episode
+from envgen.graph.tool_graph import domain_label
+from envgen.llm.backends import OpenAIChatBackend
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("envgen", "train", "evals", "agentscaler_assets")

@@ -1,7 +1,7 @@
 """The project's chat template: Qwen3/Hermes layout, no ``<think>`` blocks, with generation markers.
 
 Why our own template rather than a Hub one: the tiny from-scratch model has no template of its own, and the
-layout must match what :mod:`envgen.simulate.toolcall_parse` parses back (``<tool_call>`` blocks holding
+layout must match what :mod:`envgen.llm.toolcall_parse` parses back (``<tool_call>`` blocks holding
 ``{"name": ..., "arguments": {...}}``). Keeping the Qwen layout means a real Qwen model sees familiar text.
 
 The assistant's content, tool calls and closing ``<|im_end|>`` sit inside ``{% generation %}`` so that
@@ -12,7 +12,7 @@ one user turn, as Qwen does.
 
 Tool-call arguments may be a mapping (rendered with ``tojson``) or JSON text as OpenAI sends it (emitted as-is
 when it looks like a JSON object, JSON-quoted otherwise so that the line stays valid JSON). Callers normally
-convert them to mappings first with :func:`envgen.simulate.toolcall_parse.arguments_as_objects`, so training
+convert them to mappings first with :func:`envgen.llm.toolcall_parse.arguments_as_objects`, so training
 and inference render byte-identical tool calls.
 """
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from envgen.sft import load_rows
+from envgen.funnel.sft import load_rows
 from train.sft import PhaseConfig, PhaseResult, train_phase
 
 RESULT_FILE = "phase_result.json"

@@ -2,7 +2,7 @@
 
 Both functions write a plain Hugging Face folder (model + tokenizer with a chat template carrying
 ``{% generation %}`` markers), which is the only thing :func:`train.sft.train_phase` and
-:class:`envgen.simulate.hf_backend.HFChatBackend` consume. That keeps the pipeline identical whether it runs
+:class:`envgen.llm.hf_backend.HFChatBackend` consume. That keeps the pipeline identical whether it runs
 on the tiny model in CI or on a real model on a GPU.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -31,18 +31,28 @@ from train.tokenizer import train_tokenizer
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TinyModelConfig:
-    """Shape of the from-scratch model: ~1M parameters, so two SFT phases fit in minutes on 2 CPU cores."""
+class ModelShape(BaseModel):
+    """The from-scratch model's shape as a user sets it; the training settings resource inherits these
+    fields, so its config keys and defaults are declared here once. Default: ~1M parameters, so two SFT
+    phases fit in minutes on 2 CPU cores."""
 
-    hidden_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 384
-    max_position_embeddings: int = 2048
-    vocab_size: int = 4096
+    hidden_size: int = Field(default=128, ge=1)
+    num_hidden_layers: int = Field(default=2, ge=1)
+    num_attention_heads: int = Field(default=4, ge=1)
+    num_key_value_heads: int = Field(default=2, ge=1)
+    intermediate_size: int = Field(default=384, ge=1)
+    vocab_size: int = Field(default=4096, ge=1)
 
+
+class TinyModelConfig(ModelShape):
+    """A shape plus the context it is built for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_position_embeddings: int = Field(default=2048, ge=8)
+
+
+DEFAULT_CONFIG = TinyModelConfig()
 
 # The smallest shape that still trains and generates: for tests and smoke runs, where only the plumbing
 # around the model is under test.
@@ -57,7 +67,7 @@ SMOKE_TEST_CONFIG = TinyModelConfig(
 
 
 def build_tiny_base(
-    texts: Iterable[str], out_dir: Path, cfg: TinyModelConfig = TinyModelConfig(), seed: int = 0
+    texts: Iterable[str], out_dir: Path, cfg: TinyModelConfig = DEFAULT_CONFIG, seed: int = 0
 ) -> dict[str, Any]:
     """Train a tokenizer on ``texts``, initialise a seeded random Qwen3 and save both to ``out_dir``.
 
@@ -75,7 +85,7 @@ def build_tiny_base(
     )
     _save(model, tokenizer, out_dir)
     facts = _facts(model, tokenizer)
-    facts.update({"tiny_config": asdict(cfg), "seed": seed, "out_dir": str(out_dir)})
+    facts.update({"tiny_config": cfg.model_dump(), "seed": seed, "out_dir": str(out_dir)})
     logger.info("tiny base: %d parameters, vocab %d -> %s", facts["parameters"], facts["vocab_size"], out_dir)
     return facts
 

@@ -14,7 +14,7 @@ Design decisions, and why:
   :class:`PhaseResult` and logged.
 * **Resumable.** Checkpoints go to ``out_dir/checkpoint-N`` (with optimizer and scheduler state); a new call
   with the same ``out_dir`` resumes from the newest one. The final model is saved at the top of ``out_dir``
-  (LoRA merged) so the next phase or :class:`envgen.simulate.hf_backend.HFChatBackend` can load it.
+  (LoRA merged) so the next phase or :class:`envgen.llm.hf_backend.HFChatBackend` can load it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from envgen.simulate.toolcall_parse import arguments_as_objects
+from envgen.llm.toolcall_parse import arguments_as_objects
 
 logger = logging.getLogger(__name__)
 

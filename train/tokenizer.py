@@ -10,7 +10,7 @@ Token policy (the "why"):
   that ``decode(..., skip_special_tokens=True)`` should drop.
 * ``<tool_call>``, ``</tool_call>``, ``<tool_response>``, ``</tool_response>``, ``<tools>``, ``</tools>`` are
   added as *non-special* tokens: each is one atomic id (cheap, never split by BPE) but they survive decoding
-  with ``skip_special_tokens=True``, which :mod:`envgen.simulate.toolcall_parse` relies on to find tool calls.
+  with ``skip_special_tokens=True``, which :mod:`envgen.llm.toolcall_parse` relies on to find tool calls.
   This matches how Qwen registers them.
 
 All nine are passed to the BPE trainer first, so they get the fixed ids 0..8 regardless of the corpus.

@@ -19,6 +19,18 @@ NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 SCALAR_TYPES = {"string", "integer", "number", "boolean"}
 
 
+def is_key(name: str) -> bool:
+    """A field that names a record: `<entity>_id` (the catalog's naming rule every later stage relies on)."""
+    return name.endswith("_id") and len(name) > 3
+
+
+def key_prefix(entity: str) -> str:
+    """The prefix of an entity's key values (`order` -> `ORD-`, `flight_leg` -> `FLX-`), so
+    generated catalogs, seeded rows and sampled arguments agree on what an id looks like."""
+    letters = "".join(p[0] for p in entity.split("_")) if "_" in entity else entity[:3]
+    return letters.upper().ljust(3, "X") + "-"
+
+
 class SpecError(ValueError):
     """A spec that cannot be normalised; the message names the spec and the reason."""
 

@@ -9,21 +9,20 @@ from many small vendor APIs ("domains", ~13 tools each, so 30,000 tools make ~2,
   such as a shipment, and a child record such as a parcel) are named `<brand>_<noun>` with keys
   `<brand>_<noun>_id`, so no key is shared between domains: `feeds` edges stay inside a domain, and
   TF-IDF finds the brand in every parameter text, which is what makes domains separable;
-- the noise of real catalogs is kept: generic fields (`status`, `email`, `city`, `notes`, created
-  dates, prices) and the industries' nouns recur across hundreds of domains, and same-industry vendors
-  look alike apart from their brand. How much alike was tuned against `envgen.graph` (TF-IDF, cosine
-  > 0.35, Louvain): generic fields come in several synonyms, vendors have their own attributes
-  (`wifi_included`, `<brand>_tier`), and descriptions name the brand rather than repeating the entity
-  (whose words are in the key already). Louvain at resolution 1 merges any two domains joined by a
-  little cross weight once there are thousands of domains (its resolution limit), so with fully
-  generic account tools ("register: name, email, phone") vendors merged by the hundred; with this
-  vocabulary a few percent of tools still have a cross-vendor `similar` edge, and the share of tools
-  whose community is mostly their own vendor is 1.0 at 150, 0.96 at 1,000 and 30,000 and 0.88 at
-  10,000 (benchmarks/environment_scale.py prints it as `purity`);
-- tools follow the README's conventions (leading verbs from `envgen.schema`, returned object's first
-  `*_id` is its key, single-value `status` enums on writes), so every generated tool is programmable
-  and its probe runs: reads by id, by email and by attributes (searches with enum filters), inserts
-  with references, status changes, field updates and deletes.
+- the noise of real catalogs is kept: generic fields (`status`, `email`, `city`, `notes`, created dates,
+  prices) and the industries' nouns recur across hundreds of domains, and same-industry vendors look alike
+  apart from their brand. How much alike was tuned against `envgen.graph.tool_graph` (TF-IDF, cosine > 0.35,
+  Louvain): generic fields come in several synonyms, vendors have their own attributes (`wifi_included`,
+  `<brand>_tier`), and descriptions name the brand rather than repeating the entity (whose words are in the
+  key already). Louvain at resolution 1 merges any two domains joined by a little cross weight once there
+  are thousands of domains (its resolution limit), so with fully generic account tools ("register: name,
+  email, phone") vendors merged by the hundred; with this vocabulary a few percent of tools still have a
+  cross-vendor `similar` edge, and the share of tools whose community is mostly their own vendor is 1.0 at
+  150, 0.96 at 1,000 and 30,000 and 0.88 at 10,000 (benchmarks/environment_scale.py prints it as `purity`);
+- tools follow the README's conventions (leading verbs from `envgen.environment.schema`, returned object's
+  first `*_id` is its key, single-value `status` enums on writes), so every generated tool is programmable
+  and its probe runs: reads by id, by email and by attributes (searches with enum filters), inserts with
+  references, status changes, field updates and deletes.
 
 The catalog is clean on purpose: every spec passes `validate_spec`. Malformed-spec handling is tested
 by the importers' own fixtures; mixing broken specs in here would make "n tools in, k domains out"
@@ -35,12 +34,13 @@ to keep 30,000 specs light; treat them as read-only, as every stage does.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
-from envgen.catalog.spec import ToolSpec
-from envgen.schema import key_prefix
+from envgen.catalog.spec import ToolSpec, key_prefix
 
 SOURCE_FORMAT = "synthetic"
 MIN_TOOLS, MAX_TOOLS, MEAN_TOOLS = 9, 18, 13
@@ -60,258 +60,25 @@ class Industry:
     amount: tuple[str, ...]  # the child record's money field
 
 
-INDUSTRIES: tuple[Industry, ...] = (
-    Industry(
-        "logistics",
-        ("shipper", "consignor", "sender"),
-        ("depot", "carrier", "warehouse"),
-        (("shipment", "schedule"), ("consignment", "book")),
-        (("parcel", "add"), ("claim", "file")),
-        ("express", "standard", "freight", "same_day", "international"),
-        ("base_rate", "price"),
-        ("declared_value", "claim_amount"),
-    ),
-    Industry(
-        "car_rental",
-        ("driver", "renter"),
-        ("vehicle", "branch"),
-        (("rental", "book"), ("reservation", "book")),
-        (("damage_report", "file"), ("toll_charge", "add")),
-        ("economy", "compact", "suv", "van", "luxury"),
-        ("daily_rate", "price"),
-        ("charge", "amount"),
-    ),
-    Industry(
-        "clinic",
-        ("patient", "member"),
-        ("physician", "practitioner"),
-        (("appointment", "schedule"), ("consultation", "book")),
-        (("prescription", "issue"), ("lab_order", "request")),
-        ("cardiology", "dermatology", "pediatrics", "general_practice", "orthopedics"),
-        ("consultation_fee", "fee"),
-        ("copay_amount", "cost"),
-    ),
-    Industry(
-        "hospitality",
-        ("guest", "traveler"),
-        ("room", "suite"),
-        (("stay", "book"), ("booking", "book")),
-        (("service_request", "submit"), ("minibar_charge", "add")),
-        ("single", "double", "twin", "family", "deluxe"),
-        ("nightly_rate", "price"),
-        ("charge", "amount"),
-    ),
-    Industry(
-        "education",
-        ("student", "learner"),
-        ("course", "workshop"),
-        (("enrollment", "enroll"), ("registration", "register")),
-        (("assignment", "submit"), ("certificate", "issue")),
-        ("mathematics", "languages", "programming", "design", "business"),
-        ("tuition_fee", "price"),
-        ("fee", "amount"),
-    ),
-    Industry(
-        "fitness",
-        ("athlete", "member"),
-        ("trainer", "studio"),
-        (("membership", "open"), ("class_booking", "book")),
-        (("workout_log", "add"), ("body_scan", "schedule")),
-        ("yoga", "cycling", "strength", "pilates", "boxing"),
-        ("monthly_fee", "price"),
-        ("charge", "amount"),
-    ),
-    Industry(
-        "real_estate",
-        ("tenant", "applicant"),
-        ("property", "listing"),
-        (("lease", "create"), ("viewing", "schedule")),
-        (("maintenance_ticket", "submit"), ("rent_payment", "make")),
-        ("apartment", "house", "studio", "loft", "townhouse"),
-        ("monthly_rent", "price"),
-        ("amount", "cost"),
-    ),
-    Industry(
-        "telecom",
-        ("subscriber", "account_holder"),
-        ("plan", "handset"),
-        (("contract", "open"), ("line_order", "place")),
-        (("support_ticket", "open"), ("roaming_pass", "add")),
-        ("prepaid", "postpaid", "family", "business", "data_only"),
-        ("monthly_price", "price"),
-        ("charge", "fee"),
-    ),
-    Industry(
-        "insurance",
-        ("policyholder", "insured_party"),
-        ("coverage_plan", "product"),
-        (("policy", "issue"), ("quote", "request")),
-        (("claim", "file"), ("endorsement", "request")),
-        ("auto", "home", "travel", "health", "life"),
-        ("premium", "price"),
-        ("claim_amount", "amount"),
-    ),
-    Industry(
-        "lending",
-        ("borrower", "applicant"),
-        ("loan_product", "credit_line"),
-        (("loan", "request"), ("application", "submit")),
-        (("repayment", "make"), ("dispute", "file")),
-        ("personal", "mortgage", "auto", "student", "business"),
-        ("interest_rate", "fee"),
-        ("amount", "repayment_amount"),
-    ),
-    Industry(
-        "restaurant",
-        ("diner", "patron"),
-        ("table", "menu_item"),
-        (("reservation", "book"), ("order", "place")),
-        (("review", "submit"), ("complaint", "file")),
-        ("indoor", "outdoor", "bar", "private", "terrace"),
-        ("price", "cover_charge"),
-        ("refund_amount", "amount"),
-    ),
-    Industry(
-        "ticketing",
-        ("attendee", "fan"),
-        ("event", "venue"),
-        (("ticket_order", "place"), ("registration", "register")),
-        (("refund_request", "submit"), ("seat_upgrade", "request")),
-        ("concert", "theatre", "sports", "comedy", "festival"),
-        ("ticket_price", "price"),
-        ("refund_amount", "amount"),
-    ),
-    Industry(
-        "veterinary",
-        ("pet_owner", "owner"),
-        ("veterinarian", "groomer"),
-        (("visit", "schedule"), ("grooming_session", "book")),
-        (("vaccination", "add"), ("invoice", "issue")),
-        ("dog", "cat", "bird", "rabbit", "reptile"),
-        ("visit_fee", "price"),
-        ("amount", "cost"),
-    ),
-    Industry(
-        "home_services",
-        ("homeowner", "resident"),
-        ("technician", "contractor"),
-        (("work_order", "request"), ("job", "schedule")),
-        (("estimate", "issue"), ("inspection", "schedule")),
-        ("plumbing", "electrical", "cleaning", "hvac", "landscaping"),
-        ("hourly_rate", "callout_fee"),
-        ("amount", "cost"),
-    ),
-    Industry(
-        "library",
-        ("patron", "reader"),
-        ("title", "edition"),
-        (("loan", "open"), ("hold", "place")),
-        (("fine", "issue"), ("renewal", "request")),
-        ("fiction", "history", "science", "children", "reference"),
-        ("replacement_cost", "price"),
-        ("fine_amount", "amount"),
-    ),
-    Industry(
-        "airline",
-        ("passenger", "flyer"),
-        ("flight", "route"),
-        (("itinerary", "book"), ("ticket", "issue")),
-        (("baggage_item", "add"), ("meal_request", "request")),
-        ("domestic", "international", "regional", "charter", "red_eye"),
-        ("fare", "price"),
-        ("fee", "amount"),
-    ),
-    Industry(
-        "parking",
-        ("motorist", "driver"),
-        ("garage", "parking_zone"),
-        (("permit", "issue"), ("session", "open")),
-        (("violation", "file"), ("top_up", "make")),
-        ("covered", "open_air", "underground", "valet", "street"),
-        ("hourly_rate", "price"),
-        ("amount", "fine_amount"),
-    ),
-    Industry(
-        "utilities",
-        ("ratepayer", "householder"),
-        ("meter", "tariff"),
-        (("service_contract", "open"), ("connection", "request")),
-        (("meter_reading", "submit"), ("outage_report", "file")),
-        ("electricity", "gas", "water", "solar", "district_heating"),
-        ("unit_price", "standing_charge"),
-        ("amount", "charge"),
-    ),
-    Industry(
-        "recruiting",
-        ("candidate", "applicant"),
-        ("job_posting", "vacancy"),
-        (("application", "submit"), ("interview", "schedule")),
-        (("offer", "make"), ("reference_check", "request")),
-        ("engineering", "sales", "finance", "operations", "marketing"),
-        ("salary", "budget"),
-        ("salary", "amount"),
-    ),
-    Industry(
-        "legal",
-        ("client", "litigant"),
-        ("attorney", "practice_area"),
-        (("matter", "open"), ("case", "open")),
-        (("filing", "submit"), ("hearing", "schedule")),
-        ("family", "corporate", "criminal", "immigration", "property"),
-        ("hourly_rate", "retainer_fee"),
-        ("filing_fee", "amount"),
-    ),
-    Industry(
-        "agriculture",
-        ("grower", "farmer"),
-        ("field_plot", "tractor"),
-        (("harvest", "schedule"), ("supply_order", "place")),
-        (("soil_test", "request"), ("yield_record", "add")),
-        ("wheat", "corn", "barley", "soy", "vegetables"),
-        ("rental_rate", "price"),
-        ("cost", "amount"),
-    ),
-    Industry(
-        "marina",
-        ("skipper", "boater"),
-        ("berth", "vessel"),
-        (("charter", "book"), ("mooring", "book")),
-        (("inspection", "schedule"), ("fuel_order", "place")),
-        ("sailboat", "motorboat", "catamaran", "yacht", "dinghy"),
-        ("nightly_rate", "price"),
-        ("amount", "cost"),
-    ),
-    Industry(
-        "coworking",
-        ("freelancer", "member"),
-        ("desk", "meeting_room"),
-        (("reservation", "book"), ("membership", "open")),
-        (("guest_pass", "issue"), ("invoice", "issue")),
-        ("hot_desk", "dedicated", "private_office", "phone_booth", "event_space"),
-        ("hourly_rate", "price"),
-        ("amount", "charge"),
-    ),
-    Industry(
-        "tours",
-        ("traveler", "tourist"),
-        ("tour", "excursion"),
-        (("booking", "book"), ("departure_hold", "place")),
-        (("voucher", "issue"), ("review", "submit")),
-        ("walking", "cycling", "food", "museum", "boat"),
-        ("price", "ticket_price"),
-        ("amount", "refund_amount"),
-    ),
-    Industry(
-        "auto_service",
-        ("vehicle_owner", "motorist"),
-        ("mechanic", "workshop"),
-        (("repair_order", "open"), ("service_visit", "schedule")),
-        (("part_order", "place"), ("invoice", "issue")),
-        ("engine", "brakes", "tyres", "bodywork", "electrics"),
-        ("labour_rate", "price"),
-        ("amount", "cost"),
-    ),
-)
+def _load_industries() -> tuple[Industry, ...]:
+    """The industries' vocabulary, bundled as package data (`industries.json`): nouns are data, not code."""
+    rows = json.loads((resources.files("envgen.catalog") / "industries.json").read_text(encoding="utf-8"))
+    return tuple(
+        Industry(
+            name=r["name"],
+            parties=tuple(r["parties"]),
+            resources=tuple(r["resources"]),
+            deals=tuple((noun, verb) for noun, verb in r["deals"]),
+            children=tuple((noun, verb) for noun, verb in r["children"]),
+            categories=tuple(r["categories"]),
+            price=tuple(r["price"]),
+            amount=tuple(r["amount"]),
+        )
+        for r in rows
+    )
+
+
+INDUSTRIES: tuple[Industry, ...] = _load_industries()
 
 # Per-domain synonyms for the generic fields, so vendors of one industry do not look identical.
 _CREATED = ("created_date", "created_on", "opened_on", "registration_date")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from envgen.simulate.backends import ChatBackend
+from envgen.llm.backends import ChatBackend
 from envgen.simulate.scripted import STOP
-from envgen.tasks import Task
+from envgen.tasks.chains import Task
 
 _INSTRUCTIONS = (
     "You are a customer talking to a customer-service agent. Your goal, which you pursue one step at a "

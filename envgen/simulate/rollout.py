@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from envgen.programs import EnvironmentDoc
-from envgen.runtime import Episode
-from envgen.simulate.backends import ChatBackend
+from envgen.environment.programs import EnvironmentDoc
+from envgen.environment.runtime import Episode
+from envgen.llm.backends import ChatBackend
 from envgen.simulate.scripted import STOP
-from envgen.tasks import Task
+from envgen.tasks.chains import Task
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from envgen.runtime import content_is_error
-from envgen.tasks import Task
+from envgen.environment.runtime import content_is_error
+from envgen.tasks.chains import Task
 
 STOP = "###STOP###"
 

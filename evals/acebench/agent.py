@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from envgen.simulate.backends import ChatBackend
+from envgen.llm.backends import ChatBackend
 from evals.acebench.apps import Scenario
 from evals.acebench.calls import Call, CallParseError, calls_from_message, parse_text_calls, render_calls
 from evals.acebench.data import AceBenchItem

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from envgen.simulate.backends import ChatBackend
+from envgen.llm.backends import ChatBackend
 from evals.acebench.agent import (
     EpisodeSetup,
     final_state_check,

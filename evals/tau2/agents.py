@@ -26,7 +26,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from envgen.simulate.backends import ChatBackend, arguments_dict
+from envgen.llm.backends import ChatBackend, arguments_dict
 from evals.tau2.compat import load_tau2
 from evals.tau2.harness import gold_actions
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from envgen.simulate.backends import ChatBackend
+from envgen.llm.backends import ChatBackend
 from evals.synthetic import Score, pass_hat_k, wilson_interval
 from evals.tau2.agents import (
     GOLD_AGENT,

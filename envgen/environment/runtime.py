@@ -1,0 +1,337 @@
+"""The one engine that executes tool programs on an episode's database.
+
+Each episode works on its own in-memory SQLite copy of the domain snapshot (SQLite backup API), so no
+episode can touch another's state or the snapshot. Each call runs inside a savepoint: a failing call is
+rolled back and returns a structured error. All SQL is built from identifiers checked against the
+environment's tables (and quoted) with values bound as parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envgen.environment.programs import (
+    Arg,
+    Check,
+    Compute,
+    Const,
+    Delete,
+    EnvironmentDoc,
+    Expr,
+    Insert,
+    NewKey,
+    Ref,
+    Return,
+    Select,
+    Table,
+    ToolProgram,
+    Update,
+)
+
+SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ToolError(Exception):
+    """A call that cannot be carried out; becomes `{"error": {"type", "message"}}` for the agent."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class CallResult:
+    ok: bool
+    output: Any
+
+    def as_content(self) -> str:
+        """The tool message content the agent sees (JSON text)."""
+        return json.dumps(self.output if self.ok else {"error": self.output}, sort_keys=True, default=str)
+
+
+def content_is_error(content: str) -> bool:
+    """Whether a tool message's content reports a failed call (as `CallResult.as_content` writes it);
+    content that is not JSON counts as failed."""
+    try:
+        parsed = json.loads(content)
+    except (TypeError, json.JSONDecodeError):
+        return True
+    return isinstance(parsed, dict) and "error" in parsed
+
+
+def quote(ident: str) -> str:
+    if not _IDENT.match(ident):
+        raise ValueError(f"unsafe SQL identifier {ident!r}")
+    return f'"{ident}"'
+
+
+def create_schema(conn: sqlite3.Connection, env: EnvironmentDoc) -> None:
+    for t in env.tables:
+        cols = ", ".join(
+            f"{quote(c.name)} {SQL_TYPES[c.type]}{' PRIMARY KEY' if c.name == t.key else ''}"
+            for c in t.columns
+        )
+        conn.execute(f"CREATE TABLE {quote(t.name)} ({cols})")
+
+
+def state_hash(conn: sqlite3.Connection, env: EnvironmentDoc, tables: set[str] | None = None) -> str:
+    """A canonical hash of every table's contents (or only of `tables`): same rows, same hash, whatever
+    the insertion order."""
+    h = hashlib.sha256()
+    for t in sorted(env.tables, key=lambda t: t.name):
+        if tables is not None and t.name not in tables:
+            continue
+        names = [c.name for c in t.columns]
+        rows = conn.execute(f"SELECT {', '.join(map(quote, names))} FROM {quote(t.name)}").fetchall()
+        canon = sorted(json.dumps(list(r), default=str) for r in rows)
+        h.update(json.dumps([t.name, names, canon]).encode())
+    return h.hexdigest()
+
+
+def copy_database(source: sqlite3.Connection | Path) -> sqlite3.Connection:
+    """A private in-memory copy (backup API) of a snapshot file or connection."""
+    dst = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if isinstance(source, Path | str):
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+    else:
+        source.backup(dst)
+    return dst
+
+
+def _check_type(name: str, value: Any, schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    ok = {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+    }.get(kind, False)
+    if not ok:
+        raise ToolError("invalid_type", f"argument {name!r} must be of type {kind}, got {_shown(value)}")
+    if schema.get("enum") and value not in schema["enum"]:
+        raise ToolError(
+            "invalid_value", f"argument {name!r} must be one of {schema['enum']}, got {_shown(value)}"
+        )
+    return value
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message may quote it: a model can send megabytes, the message stays short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def validate_arguments(tool: dict[str, Any], arguments: Any) -> dict[str, Any]:
+    """Parse (JSON text or dict) and check arguments against the tool's JSON Schema."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ToolError("invalid_arguments", f"arguments are not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ToolError("invalid_arguments", "arguments are nested too deeply to parse") from None
+    if not isinstance(arguments, dict):
+        raise ToolError("invalid_arguments", "arguments must be a JSON object")
+    props = tool["parameters"].get("properties", {})
+    unknown = sorted(set(arguments) - set(props))
+    if unknown:
+        raise ToolError("unexpected_argument", f"unknown arguments {unknown} for {tool['name']}")
+    missing = [r for r in tool["parameters"].get("required", []) if r not in arguments]
+    if missing:
+        raise ToolError("missing_argument", f"missing required arguments {missing} for {tool['name']}")
+    return {k: _check_type(k, v, props[k]) for k, v in arguments.items()}
+
+
+class Interpreter:
+    """Runs one program's steps against a connection; bindings live only for the call."""
+
+    def __init__(self, env: EnvironmentDoc, conn: sqlite3.Connection, args: dict[str, Any]):
+        self.env, self.conn, self.args = env, conn, args
+        self.bound: dict[str, Any] = {}
+
+    def value(self, expr: Expr) -> Any:
+        match expr:
+            case Arg(arg=name):
+                return self.args.get(name)
+            case Const(const=v):
+                return v
+            case Ref(ref=path):
+                bind, _, fieldname = path.partition(".")
+                row = self.bound.get(bind)
+                if not isinstance(row, dict):
+                    raise ToolError("internal", f"reference {path!r} to an unbound row")
+                return row.get(fieldname)
+            case NewKey(new_key=table):
+                return self.next_key(self.env.table(table))
+            case Compute(compute=op, args=args):
+                vals = [self.value(a) or 0 for a in args]
+                result = vals[0]
+                for v in vals[1:]:
+                    result = {"add": result + v, "sub": result - v, "mul": result * v}[op]
+                return round(result, 2) if isinstance(result, float) else result
+        raise ToolError("internal", f"unknown expression {expr!r}")
+
+    def next_key(self, table: Table) -> str:
+        keys = self.conn.execute(f"SELECT {quote(table.key)} FROM {quote(table.name)}").fetchall()
+        nums = [int(m.group()) for (k,) in keys if (m := re.search(r"\d+$", str(k)))]
+        return f"{table.key_prefix}{max(nums, default=1000) + 1}"
+
+    def _where(self, table: Table, where: dict[str, Expr]) -> tuple[str, list[Any]]:
+        if not where:
+            return "", []
+        parts, params = [], []
+        for col, expr in where.items():
+            v = self.value(expr)
+            if v is None:  # an optional filter the caller did not give matches everything
+                continue
+            parts.append(f"{quote(self._column(table, col))} = ?")
+            params.append(v)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    @staticmethod
+    def _column(table: Table, col: str) -> str:
+        if table.column(col) is None:
+            raise ToolError("internal", f"table {table.name} has no column {col!r}")
+        return col
+
+    def _rows(self, table: Table, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        out = []
+        for r in cur.fetchall():
+            row = dict(zip(names, r, strict=True))
+            for c in table.columns:
+                if c.type == "boolean" and row.get(c.name) is not None:
+                    row[c.name] = bool(row[c.name])
+            out.append(row)
+        return out
+
+    def run(self, program: ToolProgram) -> Any:
+        result: Any = None
+        for step in program.steps:
+            match step:
+                case Select():
+                    t = self.env.table(step.table)
+                    clause, params = self._where(t, step.where)
+                    sql = f"SELECT * FROM {quote(t.name)}{clause} ORDER BY {quote(t.key)}"
+                    rows = self._rows(t, sql, params)
+                    if step.require == "exists" and not rows:
+                        raise ToolError("not_found", step.error)
+                    if step.require == "absent" and rows:
+                        raise ToolError("conflict", step.error)
+                    self.bound[step.bind] = rows if step.many else (rows[0] if rows else None)
+                case Insert():
+                    t = self.env.table(step.table)
+                    vals = {self._column(t, c): self.value(e) for c, e in step.values.items()}
+                    cols = ", ".join(quote(c) for c in vals)
+                    marks = ", ".join("?" for _ in vals)
+                    try:
+                        self.conn.execute(
+                            f"INSERT INTO {quote(t.name)} ({cols}) VALUES ({marks})", list(vals.values())
+                        )
+                    except sqlite3.IntegrityError as exc:
+                        raise ToolError("conflict", str(exc)) from None
+                    if step.bind:
+                        self.bound[step.bind] = vals
+                case Update():
+                    t = self.env.table(step.table)
+                    sets = {self._column(t, c): self.value(e) for c, e in step.set.items()}
+                    sets = {c: v for c, v in sets.items() if v is not None}
+                    clause, params = self._where(t, step.where)
+                    if sets:
+                        assign = ", ".join(f"{quote(c)} = ?" for c in sets)
+                        self.conn.execute(
+                            f"UPDATE {quote(t.name)} SET {assign}{clause}", [*sets.values(), *params]
+                        )
+                case Delete():
+                    t = self.env.table(step.table)
+                    clause, params = self._where(t, step.where)
+                    self.conn.execute(f"DELETE FROM {quote(t.name)}{clause}", params)
+                case Check():
+                    self._check(step)
+                case Return():
+                    result = self._return(step)
+        return result
+
+    def _check(self, step: Check) -> None:
+        left = self.value(step.left)
+        right = step.right if isinstance(step.right, list) else self.value(step.right)
+        holds = {
+            "eq": lambda: left == right,
+            "ne": lambda: left != right,
+            "in": lambda: left in right,
+            "not_in": lambda: left not in right,
+            "gt": lambda: left is not None and right is not None and left > right,
+            "ge": lambda: left is not None and right is not None and left >= right,
+            "lt": lambda: left is not None and right is not None and left < right,
+            "le": lambda: left is not None and right is not None and left <= right,
+        }[step.cmp]()
+        if not holds:
+            raise ToolError("precondition_failed", step.error)
+
+    def _return(self, step: Return) -> Any:
+        extra = {k: self.value(e) for k, e in step.extra.items()}
+        if step.bind is None:
+            return extra
+        bound = self.bound.get(step.bind)
+
+        def project(row: dict[str, Any]) -> dict[str, Any]:
+            picked = {f: row.get(f) for f in step.fields} if step.fields else dict(row)
+            return {**picked, **extra}
+
+        if isinstance(bound, list):
+            return [project(r) for r in bound]
+        return project(bound) if bound is not None else extra
+
+
+class Episode:
+    """One agent episode's private database and the tools it can call."""
+
+    def __init__(self, env: EnvironmentDoc, snapshot: sqlite3.Connection | Path):
+        self.env = env
+        self.conn = copy_database(snapshot)
+
+    def call(self, name: str, arguments: dict[str, Any] | str) -> CallResult:
+        tool = self.env.tool_schema(name)
+        program = self.env.program(name)
+        if tool is None or program is None:
+            return CallResult(False, {"type": "unknown_tool", "message": f"no tool named {name!r}"})
+        self.conn.execute("SAVEPOINT call")
+        try:
+            args = validate_arguments(tool, arguments)
+            output = Interpreter(self.env, self.conn, args).run(program)
+        except (ToolError, sqlite3.Error, TypeError) as exc:
+            # TypeError: a program comparing or adding values of different types (a model-written check
+            # such as "a" > 1) fails that call, never the episode.
+            self.conn.execute("ROLLBACK TO call")
+            self.conn.execute("RELEASE call")
+            if isinstance(exc, ToolError):
+                return CallResult(False, {"type": exc.kind, "message": exc.message})
+            kind = "database_error" if isinstance(exc, sqlite3.Error) else "internal"
+            return CallResult(False, {"type": kind, "message": str(exc)})
+        self.conn.execute("RELEASE call")
+        return CallResult(True, output)
+
+    def state_hash(self, tables: set[str] | None = None) -> str:
+        return state_hash(self.conn, self.env, tables)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        t = self.env.table(table)
+        return Interpreter(self.env, self.conn, {})._rows(
+            t, f"SELECT * FROM {quote(t.name)} ORDER BY {quote(t.key)}", []
+        )
+
+    def close(self) -> None:
+        self.conn.close()

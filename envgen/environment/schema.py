@@ -1,0 +1,302 @@
+"""Programmatise a domain: derive its tables from the tools' inputs and outputs, and a program per tool.
+
+Rules (documented in README's catalog conventions):
+- an entity is named by its key `<entity>_id`; the first `*_id` field of a returned object is that
+  object's key, other `*_id` fields are references (foreign keys);
+- an entity's columns are the union of the fields its tools return and take;
+- the tool's leading verb says what the program does: read one row, list rows, insert, update, delete;
+- a write's single-value `status` enum in its returns is the status it sets (or, for inserts, the
+  initial status), and an update refuses a row already in that status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from envgen.catalog.spec import ToolSpec, is_key, key_prefix
+from envgen.environment.programs import (
+    Arg,
+    Check,
+    Column,
+    Const,
+    Delete,
+    Insert,
+    NewKey,
+    Ref,
+    Return,
+    Select,
+    Table,
+    ToolProgram,
+    Update,
+)
+
+READ_VERBS = {"get", "list", "search", "find", "check", "lookup", "track", "view", "show", "calculate"}
+INSERT_VERBS = {
+    "create",
+    "add",
+    "book",
+    "place",
+    "register",
+    "open",
+    "schedule",
+    "submit",
+    "enroll",
+    "subscribe",
+    "issue",
+    "request",
+    "file",
+    "make",
+    "send",
+}
+UPDATE_VERBS = {
+    "update",
+    "change",
+    "modify",
+    "set",
+    "cancel",
+    "close",
+    "suspend",
+    "resume",
+    "activate",
+    "deactivate",
+    "confirm",
+    "approve",
+    "reject",
+    "pay",
+    "assign",
+    "upgrade",
+    "downgrade",
+    "refund",
+    "reschedule",
+    "block",
+    "unblock",
+    "complete",
+    "mark",
+    "transfer",
+    "return",
+}
+DELETE_VERBS = {"delete", "remove"}
+ALL_VERBS = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
+
+
+class ProgramError(ValueError):
+    """A tool the rules cannot turn into a program; the message names the tool and why."""
+
+
+@dataclass(frozen=True)
+class ToolShape:
+    """What the rules read off one tool: its action, entity key and the fields it touches.
+
+    A `lookup` tool names no entity id (weather by city, a currency conversion, most public APIs): it
+    gets a table of its own, keyed by a made-up `<tool noun>_id`, whose columns are its parameters and
+    returned fields, so a read is a lookup of the seeded records matching its arguments and a create
+    appends one. Lookup tools cannot update or delete (nothing says which record).
+    """
+
+    spec: ToolSpec
+    action: str
+    key: str
+    lookup: bool = False
+
+    @property
+    def entity(self) -> str:
+        return self.key[: -len("_id")]
+
+
+HTTP_ACTIONS = {"post": "insert", "put": "update", "patch": "update", "delete": "delete"}
+
+
+def classify(spec: ToolSpec) -> str:
+    """get | list | insert | update | delete, from the tool's leading verb, else from the HTTP method its
+    source declared (POST inserts, PUT/PATCH update, DELETE deletes), else a read."""
+    verb = spec.name.split("_", 1)[0].lower()
+    if verb in INSERT_VERBS:
+        return "insert"
+    if verb in UPDATE_VERBS:
+        return "update"
+    if verb in DELETE_VERBS:
+        return "delete"
+    if verb not in READ_VERBS and spec.http_method in HTTP_ACTIONS:
+        return HTTP_ACTIONS[spec.http_method]
+    return "list" if spec.returns_many else "get"
+
+
+def object_key(spec: ToolSpec) -> str | None:
+    """The key of the entity a tool is about: the returned object's first `*_id`, else a required one."""
+    for name in spec.returned_object.get("properties", {}):
+        if is_key(name):
+            return name
+    for name in spec.required:
+        if is_key(name):
+            return name
+    return next((n for n in spec.properties if is_key(n)), None)
+
+
+def lookup_entity(spec: ToolSpec) -> str:
+    """The table a lookup tool reads: its name without a leading verb (`get_daily_forecast` ->
+    `daily_forecast`), in one identifier."""
+    words = [w for w in spec.name.lower().split("_") if w]
+    if len(words) > 1 and words[0] in ALL_VERBS and words[1][:1].isalpha():  # `get_2fa_code` keeps its verb
+        words = words[1:]
+    entity = "_".join(words)
+    if len(entity) > 48:  # long names that share a prefix must not share a table
+        entity = f"{entity[:39].rstrip('_')}_{hashlib.sha1(entity.encode()).hexdigest()[:8]}"
+    return entity
+
+
+def shape(spec: ToolSpec) -> ToolShape:
+    action = classify(spec)
+    key = object_key(spec)
+    if key is not None:
+        return ToolShape(spec, action, key)
+    if action in ("update", "delete"):
+        raise ProgramError(
+            f"tool {spec.name!r}: an {action} with no `*_id` parameter cannot say which record it changes"
+        )
+    return ToolShape(spec, action, f"{lookup_entity(spec)}_id", lookup=True)
+
+
+def _single_status(spec: ToolSpec) -> str | None:
+    status = spec.returned_object.get("properties", {}).get("status", {})
+    enum = status.get("enum") or []
+    return enum[0] if len(enum) == 1 else None
+
+
+def _merge_column(cols: dict[str, dict[str, Any]], name: str, schema: dict[str, Any]) -> None:
+    """Add or widen a column: the first type wins, enums are unioned keeping the first order seen."""
+    col = cols.setdefault(name, {"type": schema.get("type", "string"), "description": "", "enum": None})
+    if not col["description"]:
+        col["description"] = schema.get("description", "")
+    if schema.get("enum") and col["type"] == "string":
+        merged = list(col["enum"] or [])
+        merged += [v for v in schema["enum"] if v not in merged]
+        col["enum"] = merged
+
+
+def derive_tables(shapes: list[ToolShape]) -> list[Table]:
+    """Tables for every entity the tools mention, keys first, references marked."""
+    columns: dict[str, dict[str, dict[str, Any]]] = {}
+    for s in shapes:
+        cols = columns.setdefault(s.entity, {})
+        _merge_column(cols, s.key, {"type": "string", "description": f"Key of the {s.entity}."})
+        returned = s.spec.returned_object.get("properties", {})
+        if s.action != "delete":
+            for name, schema in returned.items():
+                _merge_column(cols, name, schema)
+        for name, schema in s.spec.properties.items():
+            if s.action in ("get", "list") and not (is_key(name) or name in returned or s.lookup):
+                continue  # a read's option (say `include_history`) is not a column
+            _merge_column(cols, name, schema)
+        for name in [*returned, *s.spec.properties]:
+            if is_key(name) and name != s.key:
+                ref = columns.setdefault(name[:-3], {})
+                _merge_column(ref, name, {"type": "string", "description": f"Key of the {name[:-3]}."})
+    tables = []
+    for entity, cols in sorted(columns.items()):
+        key = f"{entity}_id"
+        ordered = [key, *[c for c in cols if c != key]]
+        tables.append(
+            Table(
+                name=entity,
+                key=key,
+                key_prefix=key_prefix(entity),
+                columns=[
+                    Column(
+                        name=c,
+                        type=cols[c]["type"],
+                        description=cols[c]["description"],
+                        enum=cols[c]["enum"],
+                        references=c[:-3] if is_key(c) and c != key and c[:-3] in columns else None,
+                    )
+                    for c in ordered
+                ],
+            )
+        )
+    return tables
+
+
+def _reference_checks(s: ToolShape, tables: dict[str, Table]) -> list[Select]:
+    """Writes must not point at rows that do not exist."""
+    return [
+        Select(
+            table=name[:-3],
+            where={name: Arg(arg=name)},
+            bind=f"ref_{name[:-3]}",
+            require="exists",
+            error=f"{name[:-3].replace('_', ' ')} not found",
+        )
+        for name in s.spec.properties
+        if is_key(name) and name != s.key and name[:-3] in tables
+    ]
+
+
+def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
+    """One tool's program in the operation language, following the rules in the module docstring."""
+    table = tables[s.entity]
+    returned = [f for f in s.spec.returned_object.get("properties", {}) if table.column(f)]
+    params = list(s.spec.properties)
+    not_found = f"{s.entity.replace('_', ' ')} not found"
+    filters = {p: Arg(arg=p) for p in params if table.column(p) and (is_key(p) or p in returned or s.lookup)}
+    if s.action in ("get", "list"):
+        steps: list[Any] = [
+            Select(
+                table=s.entity,
+                where=filters,
+                bind="rows" if s.action == "list" else "row",
+                many=s.action == "list",
+                require="exists" if s.action == "get" else None,
+                error=not_found,
+            ),
+            Return(bind="rows" if s.action == "list" else "row", fields=returned),
+        ]
+        return ToolProgram(tool=s.spec.name, kind="read", action=s.action, entity=s.entity, steps=steps)
+    if s.key not in params and s.action != "insert":
+        article = "an" if s.action[0] in "aeiou" else "a"
+        raise ProgramError(
+            f"tool {s.spec.name!r}: {article} {s.action} needs the key {s.key!r} as a parameter"
+        )
+    status = _single_status(s.spec)
+    by_key = {s.key: Arg(arg=s.key)}
+    steps = list(_reference_checks(s, tables))
+    if s.action != "insert" and s.key not in s.spec.required:
+        # An omitted filter matches every row (that is what optional read filters are for), so a write
+        # whose spec leaves its key optional must refuse to run without one.
+        steps.insert(
+            0, Check(left=Arg(arg=s.key), cmp="ne", right=Const(const=None), error=f"{s.key} is required")
+        )
+    if s.action == "insert":
+        values = {p: Arg(arg=p) for p in params if table.column(p) and p != s.key}
+        values[s.key] = NewKey(new_key=s.entity)
+        if status and "status" not in values and table.column("status"):
+            values["status"] = Const(const=status)
+        steps += [Insert(table=s.entity, values=values, bind="row"), Return(bind="row", fields=returned)]
+    elif s.action == "update":
+        sets = {p: Arg(arg=p) for p in params if table.column(p) and p != s.key}
+        if status and table.column("status"):
+            sets["status"] = Const(const=status)
+        if not sets:
+            raise ProgramError(f"tool {s.spec.name!r}: an update that sets no column")
+        steps.append(Select(table=s.entity, where=by_key, bind="row", require="exists", error=not_found))
+        if status and table.column("status"):
+            steps.append(
+                Check(
+                    left=Ref(ref="row.status"),
+                    cmp="ne",
+                    right=Const(const=status),
+                    error=f"{s.entity.replace('_', ' ')} is already {status}",
+                )
+            )
+        steps += [
+            Update(table=s.entity, where=by_key, set=sets),
+            Select(table=s.entity, where=by_key, bind="row"),
+            Return(bind="row", fields=returned),
+        ]
+    else:
+        steps += [
+            Select(table=s.entity, where=by_key, bind="row", require="exists", error=not_found),
+            Delete(table=s.entity, where=by_key),
+            Return(extra={s.key: Arg(arg=s.key), "deleted": Const(const=True)}),
+        ]
+    return ToolProgram(tool=s.spec.name, kind="write", action=s.action, entity=s.entity, steps=steps)

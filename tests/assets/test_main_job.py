@@ -1,0 +1,254 @@
+"""End to end: the main job on the smallest settings materialises every asset (every domain partition
+included) in a persistent Dagster instance; the phase-2 checkpoint loads and renders tool calls; and the
+documented CLI re-runs `phase2_model` alone afterwards."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from agentscaler_assets.definitions import ALL_ASSETS
+from agentscaler_assets.main_job import run_main_job
+from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY_RUN = {
+    "ops": {
+        "domain_tasks": {"config": {"n_chains": 8, "max_length": 3}},
+        "trajectories": {"config": {"rollouts_per_task": 1}},
+        "benchmark_scores": {
+            "config": {
+                "models": ["phase1", "phase2", "vertical_only"],
+                "max_tasks_per_domain": 2,
+                "general_tasks_per_domain": 0,
+                "max_new_tokens": 24,
+                "max_agent_turns": 4,
+                "tau2_max_tasks": 2,
+            }
+        },
+        "scaling_study": {
+            "config": {
+                "fractions": [0.5, 1.0],
+                "phase1_token_budget": 3000,
+                "phase2_token_budget": 1500,
+                "max_validation_rows": 2,
+                "max_tasks_per_domain": 1,
+                "general_tasks_per_domain": 0,
+                "max_new_tokens": 16,
+                "max_agent_turns": 3,
+                "tau2_max_tasks": 1,
+            }
+        },
+    }
+}
+TINY_MODEL = TrainingSettings(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    intermediate_size=64,
+    phase1_epochs=1.0,
+    phase2_epochs=1.0,
+)
+
+
+@pytest.fixture(scope="module")
+def finished_job(tmp_path_factory):
+    instance_dir = tmp_path_factory.mktemp("dagster_home")
+    home = tmp_path_factory.mktemp("agentscaler_home")
+    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    with DagsterInstance.from_ref(DagsterInstance.local_temp(str(instance_dir)).get_ref()) as instance:
+        report = run_main_job(instance, TINY_RUN, resources)
+        yield instance, instance_dir, home, report
+
+
+def _benchmark_metadata(instance: DagsterInstance, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("benchmark_scores"), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].asset_materialization.metadata
+
+
+def test_every_asset_and_partition_is_materialised(finished_job):
+    instance, _, home, report = finished_job
+    assert report.ok, report.runs
+    domains = instance.get_dynamic_partitions("domain")
+    assert len(domains) >= 6
+    for asset in ALL_ASSETS:
+        key = asset.key
+        if asset.partitions_def is None:
+            assert instance.get_latest_materialization_event(key) is not None, key
+        else:
+            wanted = set(asset.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+            assert wanted and wanted <= instance.get_materialized_partitions(key), key
+    synthetic = _benchmark_metadata(instance, "synthetic_heldout")
+    assert "floor" in synthetic["scores"].value and "phase2" in synthetic["scores"].value
+    assert "vertical_only" in synthetic["vertical_vs_general"].value
+    telecom = _benchmark_metadata(instance, "tau2_telecom")
+    assert "phase2" in telecom["scores"].value and "2/2 solved" in telecom["harness_check"].value
+    assert "needs a user-simulator endpoint" in _benchmark_metadata(instance, "tau2_retail")["status"].value
+    # tau-bench v1 and ACEBench read checkouts the user provides; without one they say where they looked.
+    for partition in ("tau_retail", "tau_airline", "acebench_normal", "acebench_special", "acebench_agent"):
+        status = _benchmark_metadata(instance, partition)["status"].value
+        assert status.startswith("data not found at ") and str(home / "external") in status, partition
+    # The main job runs the asset checks of what it materialises, one evaluation per domain partition.
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("domain_environment"), "every_tool_executes"), limit=1000
+    )
+    assert len(checks) == len(domains)
+
+
+def _latest(instance: DagsterInstance, asset: str) -> dict:
+    return instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization.metadata
+
+
+def _check(instance: DagsterInstance, asset: str, name: str):
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey(asset), name), limit=1
+    )
+    assert history, f"{asset}.{name} never ran"
+    return history[0].event.dagster_event.event_specific_data
+
+
+def test_contamination_report_compares_tau2_tools_and_flags_exact_duplicates(finished_job):
+    instance = finished_job[0]
+    meta = _latest(instance, "contamination_report")
+    assert set(meta["benchmark_tools"].value) == {"tau2_retail", "tau2_airline", "tau2_telecom"}
+    assert "data not found at" in meta["not_compared"].value["acebench"]
+    for tool in ("get_order_details", "cancel_pending_order", "get_reservation_details", "suspend_line"):
+        assert f"| {tool} |" in meta["nearest_tool"].value
+    evaluation = _check(instance, "contamination_report", "no_exact_benchmark_duplicate")
+    # The bundled verticals share some of tau2's tool names and parameters: the check says so.
+    assert evaluation.passed == (meta["exact_duplicates"].value == 0)
+    assert meta["exact_duplicates"].value >= 1
+
+
+def test_scaling_study_trains_nested_subsets_on_one_budget_and_scores_them(finished_job):
+    instance, _, home, _ = finished_job
+    meta = _latest(instance, "scaling_study")
+    study = json.loads((home / "studies" / "scaling" / "scaling.json").read_text())
+    subsets = study["subsets"]
+    assert len(subsets) == 2 and subsets[0]["domains"] < subsets[1]["domains"]
+    assert set(subsets[0]["domain_list"]) < set(subsets[1]["domain_list"])
+    assert subsets[0]["tools"] < subsets[1]["tools"]
+    for row in study["scores"]:
+        assert 0.0 <= row["ci95_low"] <= row["success"] <= row["ci95_high"] <= 1.0
+    benchmarks = {(r["benchmark"], r["model"]) for r in study["scores"]}
+    for s in [*subsets, {"subset": "floor"}]:
+        assert ("synthetic_heldout", s["subset"]) in benchmarks and (
+            "tau2_telecom",
+            s["subset"],
+        ) in benchmarks
+    assert meta["success_curve"].value.startswith(
+        "![success versus domains and tools](data:image/png;base64,"
+    )
+    _check(instance, "scaling_study", "largest_subset_matches_phase2")
+
+
+def test_vertical_only_ablation_matches_the_two_phase_budget(finished_job):
+    instance = finished_job[0]
+    meta = instance.get_latest_materialization_event(AssetKey("vertical_only_model")).asset_materialization
+    tokens = {
+        p: instance.get_latest_materialization_event(AssetKey(f"{p}_model"))
+        .asset_materialization.metadata["tokens_seen"]
+        .value
+        for p in ("phase1", "phase2")
+    }
+    assert meta.metadata["token_budget"].value == sum(tokens.values())
+    assert 0.7 <= meta.metadata["budget_used"].value <= 1.3
+    table = meta.metadata["validation_losses"].value
+    for model in ("base", "phase1", "phase2", "vertical_only"):
+        assert model in table
+
+
+def test_phase2_checkpoint_loads_and_renders_tool_calls(finished_job):
+    _, _, home, _ = finished_job
+    path = home / "models" / "phase2"
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert model.config.model_type == "qwen3"
+    tok = AutoTokenizer.from_pretrained(path)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_order",
+                "description": "Look up an order.",
+                "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+            },
+        }
+    ]
+    messages = [
+        {"role": "user", "content": "Where is order ORD-1001?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_order", "arguments": json.dumps({"order_id": "ORD-1001"})},
+                }
+            ],
+        },
+    ]
+    text = tok.apply_chat_template(messages, tools=tools, tokenize=False)
+    assert "<tool_call>" in text and '"get_order"' in text and "ORD-1001" in text
+
+
+def test_cli_rematerialises_phase2_alone(finished_job):
+    instance, instance_dir, home, _ = finished_job
+    before = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
+    env = {**os.environ, "DAGSTER_HOME": str(instance_dir), "AGENTSCALER_HOME": str(home)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "agentscaler_assets",
+            "--select",
+            "phase2_model",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
+    assert after == before + 1
+
+
+def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
+    """Last: it rewrites the SFT sets (and puts them back)."""
+    instance, _, home, _ = finished_job
+    counts = _latest(instance, "contamination_report")["sft_exclusion_counts"].value
+    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+
+    def build(level: str) -> dict:
+        config = {"ops": {"sft_phase2_dataset": {"config": {"exclude_contaminated": level}}}}
+        result = materialize(
+            ALL_ASSETS,
+            selection=["sft_phase2_dataset"],
+            instance=instance,
+            resources=resources,
+            run_config=config,
+        )
+        assert result.success
+        return result.asset_materializations_for_node("sft_phase2_dataset")[-1].metadata
+
+    near = build("near")
+    excluded = near["excluded_contaminated"].value
+    kept = near["examples"].value + near["duplicates_dropped"].value + excluded
+    assert f"| sft_phase2 | near | {kept} | {excluded} | {kept - excluded} |" in counts
+    assert near["excluded_contaminated"].value > 0
+    assert build("none")["excluded_contaminated"].value == 0
