@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.partitions import domain_partitions
@@ -16,6 +17,7 @@ from envgen.environment.admission import MIN_TOOLS, admit_domains, refusal_reaso
 from envgen.graph.edge_verify import verify_edges
 from envgen.graph.embedders import Embedder, OpenAIEmbedder, TfidfEmbedder
 from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
+from envgen.tasks.chains import mark_heldout_domains
 
 
 class CatalogConfig(Config):
@@ -126,6 +128,9 @@ class DomainSettings(GraphSettings):
     """Louvain settings (shared with `tool_graph`) plus how domains are admitted as environments."""
 
     min_tools: int = MIN_TOOLS  # a domain with fewer working tools gets no partition
+    # General domains held out whole (no training task, every task held out): general held-out scores then
+    # measure transfer to tools no training set contained.
+    heldout_domains: int = Field(default=4, ge=0)
     workers: int = 2  # processes that build and probe the domains' environments
 
 
@@ -148,7 +153,12 @@ def domains(
     admission = admit_domains(
         found, specs, dropped, min_tools=config.min_tools, workers=config.workers, progress=progress
     )
-    frame = admission.domains
+    frame = mark_heldout_domains(admission.domains, config.heldout_domains, config.seed)
+    held = int(frame["heldout"].sum())
+    if held < config.heldout_domains:
+        context.log.warning(
+            f"held out {held} general domains, not {config.heldout_domains}: one must be left to train on"
+        )
     write_parquet(frame, storage.artefact(Artefact.DOMAINS))
     write_parquet(admission.refused_tools, storage.artefact(Artefact.REFUSED_TOOLS))
     write_parquet(admission.refused_domains, storage.artefact(Artefact.REFUSED_DOMAINS))
@@ -182,10 +192,13 @@ def domains(
                 markdown_table(size_histogram(frame["n_tools"].to_list()))
             ),
             "vertical_domains": MetadataValue.json(frame.filter(pl.col("vertical"))["slug"].to_list()),
+            "heldout_domains": MetadataValue.json(frame.filter(pl.col("heldout"))["slug"].to_list()),
             "partitions_added": MetadataValue.json(added),
             "partitions_retired": MetadataValue.json(retired),
             "domain_sizes": MetadataValue.md(
-                markdown_table(frame.select("slug", "name", "n_tools", "n_refused", "vertical"), max_rows=60)
+                markdown_table(
+                    frame.select("slug", "name", "n_tools", "n_refused", "vertical", "heldout"), max_rows=60
+                )
             ),
             **refused,
         }

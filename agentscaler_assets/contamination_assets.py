@@ -22,7 +22,7 @@ from agentscaler_assets.artefacts import FILTERED_FILE, TASKS_FILE, Artefact
 from agentscaler_assets.catalog_assets import EmbedderSettings, api_catalog, domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkPaths
-from agentscaler_assets.experience_assets import filtered_trajectories
+from agentscaler_assets.experience_assets import filtered_trajectories, training_domains
 from agentscaler_assets.resources import StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
 from envgen.catalog.spec import frame_to_specs
@@ -109,7 +109,7 @@ def _training_use(
     used, counts = [], []
     for set_name, vertical in (("sft_phase1", False), ("sft_phase2", True)):
         kept, hits = 0, {EXACT: 0, NEAR: 0}
-        for slug in table.filter(pl.col("vertical") == vertical)["slug"].to_list():
+        for slug in training_domains(table, vertical)["slug"].to_list():
             folder = storage.domain_dir(slug)
             used.append(tasks_using(pl.read_parquet(folder / TASKS_FILE), levels[NEAR]))
             rows = pl.read_parquet(folder / FILTERED_FILE).filter(pl.col("kept"))

@@ -6,6 +6,7 @@ from collections import Counter
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from agentscaler_assets.artefacts import TASKS_FILE, Artefact
 from agentscaler_assets.catalog_assets import domains
@@ -95,11 +96,34 @@ def domain_environment(
 
 
 class TasksConfig(Config):
-    n_chains: int = 40
+    """Chains sampled per domain, and which share is held out: every task of a held-out domain, a
+    `heldout_fraction` of a vertical domain's (at least 30 held-out tasks per vertical domain with the
+    defaults), `general_heldout_fraction` of a general training domain's (none by default: general
+    held-out tasks come from the held-out domains)."""
+
+    n_chains: int = Field(default=240, ge=1)
+    vertical_n_chains: int = Field(default=480, ge=1)
     min_length: int = 1
     max_length: int = 8
-    heldout_fraction: float = 0.25
+    heldout_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    general_heldout_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     seed: int = 0
+
+    def for_domain(self, record: dict) -> TaskConfig:
+        """The sampling of one domain, by its row of the domains table."""
+        if record.get("heldout"):
+            chains, fraction = self.n_chains, 1.0
+        elif record["vertical"]:
+            chains, fraction = self.vertical_n_chains, self.heldout_fraction
+        else:
+            chains, fraction = self.n_chains, self.general_heldout_fraction
+        return TaskConfig(
+            n_chains=chains,
+            min_length=self.min_length,
+            max_length=self.max_length,
+            heldout_fraction=fraction,
+            seed=self.seed,
+        )
 
 
 async def _reword_intents(tasks: list[Task], backend: ChatBackend, tools: set[str]) -> Counter:
@@ -119,13 +143,7 @@ def domain_tasks(
     env, snapshot = load_environment(folder)
     edges = pl.read_parquet(storage.artefact(Artefact.GRAPH_EDGES))
     edge_list = [tuple(r) for r in edges.select("src", "dst", "kind").iter_rows()]
-    cfg = TaskConfig(
-        n_chains=config.n_chains,
-        min_length=config.min_length,
-        max_length=config.max_length,
-        heldout_fraction=config.heldout_fraction,
-        seed=config.seed,
-    )
+    cfg = config.for_domain(domain_record(storage, slug))
     batch = sample_tasks(env, snapshot, edge_list, cfg)
     bad = [t.task_id for t in batch.tasks if replay(env, snapshot, t.gold_calls) != t.gold_hash]
     if bad:

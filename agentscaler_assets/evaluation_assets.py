@@ -16,7 +16,6 @@ from dagster import (
 )
 from pydantic import Field
 
-import evals.synthetic
 from agentscaler_assets.artefacts import TASKS_FILE, Artefact
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import benchmark_partitions
@@ -30,8 +29,9 @@ from agentscaler_assets.training_assets import (
 )
 from envgen.llm.backends import ChatBackend, OpenAIChatBackend
 from envgen.llm.hf_backend import HFChatBackend
+from envgen.tasks.chains import frame_to_tasks
 from evals.suites import SuiteOptions, SuiteReport, run_suite
-from evals.synthetic import DomainTasks
+from evals.synthetic import SyntheticSuite, heldout_suite
 
 
 class BenchmarkPaths(Config):
@@ -58,10 +58,12 @@ class BenchmarkConfig(BenchmarkPaths):
     # Models under `models/` to score; one that was never trained (vertical_only is optional) is listed
     # in the metadata as missing rather than failing the run.
     models: list[str] = ["base", "phase1", "phase2", "vertical_only"]
-    # One per general domain: with 29 general domains that is already 29 tasks of general tool use, and
-    # every task is several CPU generations per model.
-    general_tasks_per_domain: int = 1
-    max_tasks_per_domain: int = 12
+    # Whole-task success: a seeded sample of each general domain's held-out tasks (every task is several
+    # CPU generations per model) and up to `max_tasks_per_domain` of each vertical domain's.
+    general_tasks_per_domain: int = 3
+    max_tasks_per_domain: int = 8
+    # The graded next-turn metric: held-out turns per group (vertical, general), seeded sample (0 = all).
+    graded_turns_per_group: int = Field(default=300, ge=0)
     max_new_tokens: int = Field(default=96, ge=1)
     max_agent_turns: int = Field(default=20, ge=1)
     # k seeded rollouts per task give pass^1..k; they differ only when the models sample (temperature > 0).
@@ -90,22 +92,36 @@ class BenchmarkConfig(BenchmarkPaths):
     agent_model: str = ""
 
 
-def heldout_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> dict[str, DomainTasks]:
-    """Held-out tasks of every vertical domain (up to the cap) and a seeded sample of general ones."""
+def synthetic_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> SyntheticSuite:
+    """The held-out synthetic suite from the domain folders: whole-task success on every vertical
+    domain's held-out tasks (up to the cap) and a seeded sample of each other domain's; the graded metric
+    on every held-out task; the training chains of every domain (the frequency baseline's prior)."""
     table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
+    held = table["heldout"] if "heldout" in table.columns else [False] * table.height
+    rows = list(zip(table["slug"], table["vertical"], held, strict=True))
     domains = [
         (slug, vertical, storage.domain_dir(slug), storage.domain_dir(slug) / TASKS_FILE)
-        for slug, vertical in table.select("slug", "vertical").iter_rows()
+        for slug, vertical, _ in rows
     ]
-    return evals.synthetic.heldout_suite(
-        domains, cfg.general_tasks_per_domain, cfg.max_tasks_per_domain, cfg.seed
+    train_calls = {}
+    for slug, _, _, tasks_path in domains:
+        train = pl.read_parquet(tasks_path).filter(pl.col("split") == "train")
+        train_calls[slug] = [[c["name"] for c in t.gold_calls] for t in frame_to_tasks(train)]
+    everything = 1 << 30
+    return SyntheticSuite(
+        tasks=heldout_suite(domains, cfg.general_tasks_per_domain, cfg.max_tasks_per_domain, cfg.seed),
+        graded=heldout_suite(domains, everything, everything, cfg.seed),
+        groups={slug: domain_group(vertical, heldout) for slug, vertical, heldout in rows},
+        train_calls=train_calls,
     )
 
 
-def domain_groups(storage: StorageRoot) -> dict[str, str]:
-    """Each domain's group for the score cut: `vertical` or `general`."""
-    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
-    return {s: "vertical" if v else "general" for s, v in table.select("slug", "vertical").iter_rows()}
+def domain_group(vertical: bool, heldout: bool) -> str:
+    """`vertical`; `general` for a held-out general domain (tools never trained on); `general-seen` for the
+    held-out tasks of a general domain training did see (none with the default task split)."""
+    if vertical:
+        return "vertical"
+    return "general" if heldout else "general-seen"
 
 
 def suite_metadata(report: SuiteReport) -> dict[str, Any]:
@@ -155,16 +171,15 @@ def benchmark_scores(
         acebench_max_items=config.acebench_max_items,
         max_agent_turns=config.max_agent_turns,
         rollouts_per_task=config.rollouts_per_task,
+        graded_turns_per_group=config.graded_turns_per_group,
     )
-    heldout = benchmark == "synthetic_heldout"
     report = run_suite(
         benchmark,
         agents,
         storage.artefact(Artefact.BENCHMARKS, benchmark),
         options,
         user=_user_backend(config),
-        heldout=heldout_suite(storage, config) if heldout else None,
-        groups=domain_groups(storage) if heldout else None,
+        synthetic=synthetic_suite(storage, config) if benchmark == "synthetic_heldout" else None,
         log=context.log.info,
     )
     metadata = {**suite_metadata(report), "models_missing": MetadataValue.json(missing)}

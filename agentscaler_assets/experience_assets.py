@@ -172,7 +172,8 @@ def filtered_trajectories(
         check_results=[
             AssetCheckResult(
                 check_name="funnel_yield_in_bounds",
-                passed=config.min_yield <= funnel_yield <= config.max_yield,
+                # A held-out domain has no training task, so no trajectory: nothing to judge.
+                passed=not trajs or config.min_yield <= funnel_yield <= config.max_yield,
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "yield": funnel_yield,
@@ -182,6 +183,13 @@ def filtered_trajectories(
             )
         ],
     )
+
+
+def training_domains(table: pl.DataFrame, vertical: bool) -> pl.DataFrame:
+    """The vertical or the general domains a training set draws from: never a held-out domain (tables
+    written before domains were held out have no `heldout` column: none is)."""
+    held = pl.col("heldout") if "heldout" in table.columns else pl.lit(False)
+    return table.filter((pl.col("vertical") == vertical) & ~held)
 
 
 class SftConfig(Config):
@@ -196,7 +204,7 @@ def _sft_dataset(
     context: AssetExecutionContext, storage: StorageRoot, config: SftConfig, vertical: bool, target: Artefact
 ) -> MaterializeResult:
     name = target.value[-1]
-    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS)).filter(pl.col("vertical") == vertical)
+    table = training_domains(pl.read_parquet(storage.artefact(Artefact.DOMAINS)), vertical)
     slugs = table["slug"].to_list()
     missing = [s for s in slugs if not (storage.domain_dir(s) / FILTERED_FILE).exists()]
     if missing:

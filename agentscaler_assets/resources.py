@@ -165,24 +165,32 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     """
 
     base_model: str = ""
-    # A domain's ~13 tool schemas alone are ~1.8k tokens; chains run to 8 calls.
-    max_length: int = Field(default=4096, ge=8)
-    # One conversation per micro-batch: without padding, CPU attention takes its fast causal path (about
-    # twice the tokens/s of padded batches of 8). A small effective batch (2) gives the from-scratch model
-    # four times more optimizer steps for the same tokens than a batch of 8.
+    # The compact view (envgen.llm.compact): the domain's tools as one-line signatures within
+    # `compact_tool_budget` tokens, tool results cut short, the whole conversation one example with every
+    # assistant turn in the loss (`compact_window` > 0: one example per turn with that many messages
+    # before it); at most `max_examples` examples per phase (a seeded sample; 0 = all). Off: whole
+    # conversations with JSON tool schemas, as a model with its own tool template (a Qwen3, say) expects.
+    compact: bool = True
+    compact_window: int = Field(default=0, ge=0)
+    compact_tool_budget: int = Field(default=480, ge=16)
+    max_examples: int = Field(default=0, ge=0)
+    # A compact conversation is ~1,000 tokens (8-call chains up to ~2,500); a whole one with its JSON tool
+    # schemas ~3,200. Longer ones are dropped and counted (`rows_dropped_too_long`).
+    max_length: int = Field(default=2048, ge=8)
+    # One conversation per micro-batch (no padding), four per optimizer step; the tiny model's rates.
     per_device_train_batch_size: int = Field(default=1, ge=1)
-    gradient_accumulation_steps: int = Field(default=2, ge=1)
-    phase1_learning_rate: float = Field(default=3e-3, gt=0)
-    phase1_epochs: float = Field(default=2.0, gt=0)
+    gradient_accumulation_steps: int = Field(default=4, ge=1)
+    phase1_learning_rate: float = Field(default=2e-3, gt=0)
+    phase1_epochs: float = Field(default=1.0, gt=0)
     phase2_learning_rate: float = Field(default=2e-3, gt=0)
-    phase2_epochs: float = Field(default=2.0, gt=0)
-    # Optimizer steps per phase at most (-1: the epochs decide). The laptop default caps phase 1, whose
-    # data grows with every general domain the catalog adds, so the main job stays within minutes on CPU.
-    phase1_max_steps: int = 160
-    phase2_max_steps: int = -1
-    # Validation rows used per phase at most (-1: all), spread evenly over the split: on CPU each
-    # evaluation pass over ~70 rows of 2k tokens costs over a minute, and it runs every checkpoint.
-    max_validation_rows: int = 32
+    phase2_epochs: float = Field(default=1.0, gt=0)
+    # Optimizer steps per phase at most (-1: the epochs decide), so the main job stays within minutes on
+    # CPU whatever the catalog's size.
+    phase1_max_steps: int = 120
+    phase2_max_steps: int = 100
+    # Validation conversations used per phase at most (-1: all), spread evenly over the split (each gives
+    # one example per assistant turn in the compact view).
+    max_validation_rows: int = 16
     packing: bool = False
     use_lora: bool = False
     seed: int = 0
@@ -212,6 +220,7 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
         if profile == "cluster":
             training = TrainingSettings(
                 base_model=EnvVar("AGENTSCALER_BASE_MODEL"),
+                compact=False,
                 max_length=4096,
                 per_device_train_batch_size=4,
                 gradient_accumulation_steps=8,

@@ -23,8 +23,8 @@ from pydantic import Field
 
 from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.environment_assets import domain_tasks
-from agentscaler_assets.evaluation_assets import BenchmarkConfig, domain_groups, heldout_suite
-from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
+from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suite
+from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset, training_domains
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
 from agentscaler_assets.training_assets import base_model, phase2_model, phase_config, train_model
@@ -42,19 +42,20 @@ SCORE_FIELDS = ("model", "solved", "n", "success", "ci95_low", "ci95_high")
 class ScalingConfig(Config):
     """Subset sizes, the per-subset token budget, and how each subset's phase-2 model is scored.
 
-    The scoring fields mean what they mean for `benchmark_scores` (same names, same defaults), so with
-    defaults the study's held-out suite is the one `synthetic_heldout` scores the main phase-2 model on.
+    The scoring fields mean what they mean for `benchmark_scores` (same names); the defaults score fewer
+    whole tasks (every subset's model is one more agent to roll out), the graded metric on the same turns.
     """
 
-    fractions: list[float] = [0.1, 0.25, 0.5, 1.0]
+    fractions: list[float] = [0.25, 0.5, 1.0]
     seed: int = 0
-    phase1_token_budget: int = Field(default=300_000, ge=1)
-    phase2_token_budget: int = Field(default=100_000, ge=1)
+    phase1_token_budget: int = Field(default=150_000, ge=1)
+    phase2_token_budget: int = Field(default=150_000, ge=1)
     max_validation_rows: int = Field(default=16, ge=-1)
     general_tasks_per_domain: int = 1
-    max_tasks_per_domain: int = 12
+    max_tasks_per_domain: int = 4
     max_new_tokens: int = Field(default=96, ge=1)
     max_agent_turns: int = Field(default=20, ge=1)
+    graded_turns_per_group: int = Field(default=200, ge=0)
     # tau2 domains that run offline (solo: telecom), scored on a seeded sample of their test split.
     tau2_domains: list[str] = ["telecom"]
     tau2_max_tasks: int = Field(default=10, ge=1)
@@ -80,7 +81,7 @@ def scaling_study(
     vertical set, with the same token budgets for every subset, so the curve shows diversity, not volume.
     """
     table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
-    general = table.filter(~pl.col("vertical"))
+    general = training_domains(table, vertical=False)
     tools_of = dict(general.select("slug", "tools").iter_rows())
     subsets = nested_subsets(general["slug"].to_list(), config.fractions, config.seed)
     root = storage.artefact(Artefact.SCALING_STUDY)
@@ -158,6 +159,7 @@ def _score_subsets(
         max_tasks=config.tau2_max_tasks,
         max_steps=config.tau2_max_steps,
         max_agent_turns=config.max_agent_turns,
+        graded_turns_per_group=config.graded_turns_per_group,
     )
     rows = []
     for benchmark in ["synthetic_heldout", *(f"tau2_{d}" for d in config.tau2_domains)]:
@@ -167,20 +169,42 @@ def _score_subsets(
             models,
             root / "benchmarks" / benchmark,
             options,
-            heldout=heldout_suite(storage, bench) if synthetic else None,
-            groups=domain_groups(storage) if synthetic else None,
+            synthetic=synthetic_suite(storage, bench) if synthetic else None,
             log=lambda line: context.log.info(f"scaling study: {line}"),
         )
         if not report.scores:
             context.log.warning(f"scaling study: {benchmark} not scored: {report.facts.get('status')}")
         rows += [{"benchmark": benchmark, **{k: r[k] for k in SCORE_FIELDS}} for r in report.scores]
+        rows += graded_rows(report.json.get("tool_call_accuracy", {}))
     return rows
+
+
+def graded_rows(graded: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool-name accuracy of each model per held-out group, as rows shaped like the success rows (`success`
+    is the rate), under the benchmark name `tool_name_<group>`."""
+    return [
+        {
+            "benchmark": f"tool_name_{group}",
+            "model": label,
+            "solved": rates["name"]["hits"],
+            "n": rates["name"]["n"],
+            "success": rates["name"]["rate"],
+            "ci95_low": rates["name"]["ci95"][0],
+            "ci95_high": rates["name"]["ci95"][1],
+        }
+        for label, by_group in graded.items()
+        if not label.startswith("baseline:")
+        for group, rates in by_group.items()
+        if group in ("vertical", "general")
+    ]
 
 
 def _scaling_metadata(
     root: Path, facts: list[dict[str, Any]], rows: list[dict[str, Any]], config: ScalingConfig
 ) -> dict[str, Any]:
-    curve = [{**r, "series": r["benchmark"]} for r in rows if r["model"] != "floor"]
+    models = [{**r, "series": r["benchmark"]} for r in rows if r["model"] != "floor"]
+    curve = [r for r in models if not r["benchmark"].startswith("tool_name_")]
+    graded = [r for r in models if r["benchmark"].startswith("tool_name_")]
     floors = {r["benchmark"]: r["success"] for r in rows if r["model"] == "floor"}
     success_png = scaling_curve_png(curve, "success", root / "success_vs_domains.png")
     losses = [
@@ -197,6 +221,18 @@ def _scaling_metadata(
         "floors": MetadataValue.json(floors),
         "token_budget_per_subset": config.phase1_token_budget + config.phase2_token_budget,
         "success_curve": MetadataValue.md(png_markdown(success_png, "success versus domains and tools")),
+        **(
+            {
+                "tool_name_curve": MetadataValue.md(
+                    png_markdown(
+                        scaling_curve_png(graded, "success", root / "tool_name_vs_domains.png"),
+                        "tool-name accuracy on held-out turns versus domains and tools",
+                    )
+                )
+            }
+            if graded
+            else {}
+        ),
         "largest_subset": facts[-1]["subset"],
     }
     if losses:

@@ -24,7 +24,7 @@ from agentscaler_assets.tables import markdown_table, png_markdown
 from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
 from train.model import ModelShape, TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
-from train.sft import PhaseConfig, PhaseResult, assistant_token_loss
+from train.sft import PhaseConfig, PhaseResult, assistant_token_loss, compact_view
 
 
 def _corpus(storage: StorageRoot) -> list[str]:
@@ -53,6 +53,8 @@ def base_model(
         shape = training.model_dump(include=set(ModelShape.model_fields))
         cfg = TinyModelConfig(**shape, max_position_embeddings=max(2048, training.max_length))
         facts = build_tiny_base(_corpus(storage), out, cfg, seed=training.seed)
+    if training.compact:  # the base is scored in the view its phases train in, like them
+        compact_view(phase_config(training, 1)).save(out)
     context.log.info(f"base model at {out}: {facts.get('parameters')} parameters")
     return MaterializeResult(
         metadata={
@@ -176,6 +178,7 @@ def train_model(
         "train_rows": result.num_train_rows,
         "validation_rows": result.num_val_rows,
         "rows_dropped_too_long": result.rows_dropped_too_long,
+        "compact_view": MetadataValue.json(result.compact) if result.compact else "off",
         "steps": result.global_step,
         "tokens_seen": result.cumulative_tokens_seen,
         "assistant_tokens_seen": result.assistant_tokens_seen,

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from envgen.llm.backends import ChatBackend, DoNothingAgent
-from evals.synthetic import FAILURE_CATEGORIES, DomainTasks, Score, group_rates, score_models
+from evals.synthetic import FAILURE_CATEGORIES, Score, SyntheticSuite, group_rates, score_models
 from evals.tau2 import tau2_missing_reason
+from evals.tool_calls import gold_dialogues, heldout_turns, score_tool_calls, table_rows
 
 NEEDS_USER = "needs a user-simulator endpoint (set user_base_url and user_model)"
 FLOOR = "floor"
@@ -43,6 +44,7 @@ class SuiteOptions:
     acebench_max_items: int = 0
     max_agent_turns: int = 20  # synthetic held-out: agent turns before an episode is cut
     rollouts_per_task: int = 1  # synthetic held-out: k seeded rollouts per task
+    graded_turns_per_group: int = 600  # synthetic held-out: turns of the graded metric per group (0 = all)
 
 
 @dataclass
@@ -67,20 +69,20 @@ def run_suite(
     out: Path,
     options: SuiteOptions,
     user: ChatBackend | None = None,
-    heldout: dict[str, DomainTasks] | None = None,
-    groups: dict[str, str] | None = None,
+    synthetic: SyntheticSuite | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> SuiteReport:
     """Score `agents` (and the floor) on `benchmark`, writing `out/scores.json`.
 
     `user` is the user-simulator endpoint (tau2 airline/retail, tau-bench, ACEBench multi-turn); without
-    one those suites report that they need it. `heldout` (and its domain -> group map) is the synthetic
-    held-out suite. A suite that cannot run here (tau2 missing, no checkout) returns a report whose
-    `facts["status"]` says why, and writes nothing.
+    one those suites report that they need it. `synthetic` is the held-out synthetic suite. A suite that
+    cannot run here (tau2 missing, no checkout) returns a report whose `facts["status"]` says why.
     """
     out.mkdir(parents=True, exist_ok=True)
     if benchmark == "synthetic_heldout":
-        return _synthetic(heldout or {}, groups or {}, agents, out, options)
+        if synthetic is None:
+            raise ValueError("synthetic_heldout needs its suite")
+        return _synthetic(synthetic, agents, out, options, log)
     if benchmark.startswith(("tau2_", "tau_")):
         reason = tau2_missing_reason()
         if reason:
@@ -318,34 +320,59 @@ def _acebench_suite(category: str, options: SuiteOptions, user: ChatBackend | No
 
 
 def _synthetic(
-    suite: dict[str, DomainTasks],
-    groups: dict[str, str],
+    suite: SyntheticSuite,
     agents: dict[str, ChatBackend],
     out: Path,
     options: SuiteOptions,
+    log: Callable[[str], None],
 ) -> SuiteReport:
     """Held-out synthetic tasks with the scripted user: success by the funnel's verdicts, pass^1..k, state
-    and call match, failure categories, and the cut by domain group (vertical / general)."""
+    and call match, failure categories, the cut by domain group (vertical / general); and the graded
+    next-turn metric (`evals.tool_calls`) for every agent and both baselines on held-out dialogues."""
     shutil.rmtree(out / "journals", ignore_errors=True)
+    log("synthetic_heldout: whole tasks")
     scores = score_models(
-        suite, agents, out / "journals", max_agent_turns=options.max_agent_turns, k=options.rollouts_per_task
+        suite.tasks,
+        agents,
+        out / "journals",
+        max_agent_turns=options.max_agent_turns,
+        k=options.rollouts_per_task,
     )
-    (out / "scores.json").write_text(json.dumps([s.__dict__ for s in scores], indent=1, default=str))
+    log("synthetic_heldout: graded next turns")
+    dialogues = gold_dialogues(suite.graded, out / "journals" / "gold")
+    turns = heldout_turns(dialogues, suite.groups, options.graded_turns_per_group, options.seed)
+    graded = score_tool_calls(turns, {FLOOR: DoNothingAgent(), **agents}, suite.train_calls)
+    records = [{**s.__dict__, "tool_call_accuracy": graded[s.agent]} for s in scores]
+    records += [
+        {"agent": label, "tool_call_accuracy": g}
+        for label, g in graded.items()
+        if label.startswith("baseline:")
+    ]
+    (out / "scores.json").write_text(json.dumps(records, indent=1, default=str))
     return SuiteReport(
         "synthetic_heldout",
         facts={
             "benchmark": "synthetic_heldout",
             "user_simulator": "scripted (rule-based)",
             "tasks": scores[0].n if scores else 0,
+            "graded_turns": len(turns),
             **{f"success/{s.agent}": round(s.rate, 4) for s in scores},
+            **{
+                f"tool_name/{label}/{group}": rates["name"]["rate"]
+                for label, by_group in graded.items()
+                for group, rates in by_group.items()
+                if group != "all"
+            },
         },
         json={
             "terminations": {s.agent: s.terminations for s in scores},
             "failure_stages": {s.agent: s.failures for s in scores},
+            "tool_call_accuracy": graded,
         },
         tables={
             "scores": [_synthetic_row(s) for s in scores],
-            "vertical_vs_general": [row for s in scores for row in group_rates(s, groups)],
+            "tool_call_accuracy": [row for label, g in graded.items() for row in table_rows(label, g)],
+            "vertical_vs_general": [row for s in scores for row in group_rates(s, suite.groups)],
             "per_domain": [
                 {"model": s.agent, "domain": d, "solved": v[0], "n": v[1]}
                 for s in scores

@@ -52,6 +52,18 @@ class DomainTasks:
 
 
 @dataclass
+class SyntheticSuite:
+    """The held-out synthetic suite: tasks scored by whole-task success (`tasks`, capped per domain), every
+    held-out task for the graded next-turn metric (`graded`), each domain's group (`vertical` or
+    `general`) and each domain's training chains (tool names in order; the frequency baseline's prior)."""
+
+    tasks: dict[str, DomainTasks]
+    graded: dict[str, DomainTasks]
+    groups: dict[str, str]
+    train_calls: dict[str, list[list[str]]]
+
+
+@dataclass
 class Score:
     """One agent on one suite. `n` counts tasks; each task had `k` seeded rollouts. `rate` (with the Wilson
     interval) is the share of rollouts solved, pass^1 in expectation; `pass_hat` holds tau2's pass^1..k."""
@@ -115,6 +127,30 @@ def failure_category(traj: Trajectory, task: Task, verdict: Verdict) -> str | No
     return "other"
 
 
+def scripted_user_rollouts(
+    domain: DomainTasks,
+    agent_for: AgentFactory,
+    journal: Path,
+    k: int = 1,
+    concurrency: int = 4,
+    max_agent_turns: int = 24,
+) -> list[Trajectory]:
+    """k rollouts of every task of one domain with the scripted user, journalled (resumable)."""
+    return asyncio.run(
+        run_rollouts(
+            domain.tasks,
+            domain.env,
+            domain.snapshot,
+            agent_for,
+            lambda t, r: ScriptedUser(t),
+            k=k,
+            journal=journal,
+            concurrency=concurrency,
+            max_agent_turns=max_agent_turns,
+        )
+    )
+
+
 def score_agent(
     suite: dict[str, DomainTasks],
     agent_for: AgentFactory,
@@ -131,18 +167,8 @@ def score_agent(
     terms, failures, categories = Counter(), Counter(), Counter()
     aligned = matched = 0
     for domain, dt in sorted(suite.items()):
-        trajs = asyncio.run(
-            run_rollouts(
-                dt.tasks,
-                dt.env,
-                dt.snapshot,
-                agent_for,
-                lambda t, r: ScriptedUser(t),
-                k=k,
-                journal=journal_dir / f"{label}-{domain}.jsonl",
-                concurrency=concurrency,
-                max_agent_turns=max_agent_turns,
-            )
+        trajs = scripted_user_rollouts(
+            dt, agent_for, journal_dir / f"{label}-{domain}.jsonl", k, concurrency, max_agent_turns
         )
         by_id = {t.task_id: t for t in dt.tasks}
         for tr in trajs:

@@ -33,14 +33,14 @@ logger = logging.getLogger(__name__)
 
 class ModelShape(BaseModel):
     """The from-scratch model's shape as a user sets it; the training settings resource inherits these
-    fields, so its config keys and defaults are declared here once. Default: ~1M parameters, so two SFT
-    phases fit in minutes on 2 CPU cores."""
+    fields, so its config keys and defaults are declared here once. Default: 4.2M parameters (hidden 256,
+    4 layers), a shape that learns tool selection within minutes on 2 CPU cores (docs/learning.md)."""
 
-    hidden_size: int = Field(default=128, ge=1)
-    num_hidden_layers: int = Field(default=2, ge=1)
+    hidden_size: int = Field(default=256, ge=1)
+    num_hidden_layers: int = Field(default=4, ge=1)
     num_attention_heads: int = Field(default=4, ge=1)
     num_key_value_heads: int = Field(default=2, ge=1)
-    intermediate_size: int = Field(default=384, ge=1)
+    intermediate_size: int = Field(default=768, ge=1)
     vocab_size: int = Field(default=4096, ge=1)
 
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +46,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
+from envgen.llm.compact import CompactView, compact_messages, token_counter
 from envgen.llm.toolcall_parse import arguments_as_objects
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,12 @@ class PhaseConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     gradient_checkpointing: bool = False
+    # Train on the compact view (envgen.llm.compact) rather than on whole conversations with JSON tool
+    # schemas; `max_examples` caps the examples used (seeded sample, 0 = all).
+    compact: bool = False
+    compact_window: int = 0
+    compact_tool_budget: int = 320
+    max_examples: int = 0
     # Training tokens (non-padding) to spend, 0 = off. When set it decides ``max_steps`` from the mean
     # tokens per optimizer step of this phase's data, so an ablation can match another run's budget.
     token_budget: int = 0
@@ -117,6 +126,7 @@ class PhaseResult:
     cumulative_tokens_seen: int = 0
     resumed_from: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    compact: dict[str, Any] = field(default_factory=dict)  # what the compact view used and cut
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able view (tuples become lists)."""
@@ -142,18 +152,28 @@ def tokenize_rows(tokenizer: PreTrainedTokenizerBase, rows: Iterable[dict], max_
 
     A row is dropped when it is longer than ``max_length`` tokens or has no assistant token at all.
     """
+
+    def encoded() -> Iterable[tuple[list[int], list[int]]]:
+        for row in rows:
+            out = tokenizer.apply_chat_template(
+                arguments_as_objects(row["messages"]),
+                tools=row.get("tools") or None,
+                tokenize=True,
+                return_dict=True,
+                return_assistant_tokens_mask=True,
+            )
+            yield list(out["input_ids"]), list(out["assistant_masks"])
+
+    return _trainable(encoded(), max_length)
+
+
+def _trainable(encoded: Iterable[tuple[list[int], list[int]]], max_length: int) -> TokenizedRows:
+    """The (ids, assistant mask) examples that fit ``max_length`` and train on something; the others are
+    counted by reason."""
     ids_out: list[list[int]] = []
     masks_out: list[list[int]] = []
     too_long = no_assistant = 0
-    for row in rows:
-        encoded = tokenizer.apply_chat_template(
-            arguments_as_objects(row["messages"]),
-            tools=row.get("tools") or None,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-        )
-        ids, mask = list(encoded["input_ids"]), list(encoded["assistant_masks"])
+    for ids, mask in encoded:
         if len(ids) > max_length:
             too_long += 1
         elif not any(mask):
@@ -162,6 +182,70 @@ def tokenize_rows(tokenizer: PreTrainedTokenizerBase, rows: Iterable[dict], max_
             ids_out.append(ids)
             masks_out.append(mask)
     return TokenizedRows(ids_out, masks_out, too_long, no_assistant)
+
+
+def compact_view(cfg: PhaseConfig) -> CompactView:
+    """The view a phase trains on when `cfg.compact` is set."""
+    return CompactView(window=cfg.compact_window, tool_budget=cfg.compact_tool_budget)
+
+
+def compact_examples(
+    rows: Iterable[dict], view: CompactView, count: Callable[[str], int], stats: Counter[str]
+) -> Iterable[tuple[list[dict], bool]]:
+    """(messages in the compact view, whether only the last one is trained on) for every row: the whole
+    conversation once when the view keeps every message (each assistant turn then sees exactly what it
+    sees at inference), else one example per assistant turn with the window before it. What the view cut
+    is added to `stats`."""
+    for row in rows:
+        messages = arguments_as_objects(row["messages"])
+        tools = row.get("tools") or []
+        if view.window == 0:
+            shown, cut = compact_messages(messages, tools, view, count)
+            stats.update(cut)
+            yield shown, False
+            continue
+        for i, message in enumerate(messages):
+            if message.get("role") == "assistant":
+                shown, cut = compact_messages(messages[:i], tools, view, count)
+                stats.update(cut)
+                yield [*shown, message], True
+
+
+def tokenize_compact(
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[dict],
+    view: CompactView,
+    max_length: int,
+    max_examples: int = 0,
+    seed: int = 0,
+) -> tuple[TokenizedRows, Counter[str], int]:
+    """Examples in the compact view (see `compact_examples`), loss on assistant tokens.
+
+    Returns the tokenised examples, what the view cut, and how many examples there were in all (a seeded
+    sample of `max_examples` is tokenised when that is smaller; the caller reports both numbers).
+    """
+    stats: Counter[str] = Counter()
+    count = token_counter(tokenizer)
+    examples = list(compact_examples(rows, view, count, stats))
+    available = len(examples)
+    if max_examples and available > max_examples:
+        examples = random.Random(seed).sample(examples, max_examples)
+
+    def encoded() -> Iterable[tuple[list[int], list[int]]]:
+        for messages, last_only in examples:
+            full = tokenizer.apply_chat_template(
+                messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            )
+            mask = list(full["assistant_masks"])
+            if last_only:  # only the turn after the window: the earlier ones in it are context
+                prompt = tokenizer.apply_chat_template(
+                    messages[:-1], tokenize=True, add_generation_prompt=True, return_dict=True
+                )
+                head = len(prompt["input_ids"])
+                mask = [m if i >= head else 0 for i, m in enumerate(mask)]
+            yield list(full["input_ids"]), mask
+
+    return _trainable(encoded(), max_length), stats, available
 
 
 def assistant_token_loss(
@@ -174,7 +258,12 @@ def assistant_token_loss(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(_device())
     limit = max_length or model.config.max_position_embeddings
-    return _mean_assistant_loss(model, tokenizer, tokenize_rows(tokenizer, rows, limit), batch_size)
+    view = CompactView.load(model_dir)  # a model trained on the compact view is measured in it
+    if view is not None:
+        data = tokenize_compact(tokenizer, rows, view, limit)[0]
+    else:
+        data = tokenize_rows(tokenizer, rows, limit)
+    return _mean_assistant_loss(model, tokenizer, data, batch_size)
 
 
 @torch.no_grad()
@@ -333,24 +422,35 @@ def _histories(log_history: list[dict[str, Any]]) -> tuple[list[tuple[int, float
 
 
 def _tokenize_for_phase(
-    tokenizer: PreTrainedTokenizerBase, train_rows: list[dict], val_rows: list[dict], max_length: int
-) -> tuple[TokenizedRows, TokenizedRows]:
-    """Tokenise both splits, log what was dropped, and refuse to train on nothing."""
-    train = tokenize_rows(tokenizer, train_rows, max_length)
-    val = tokenize_rows(tokenizer, val_rows, max_length)
+    tokenizer: PreTrainedTokenizerBase, train_rows: list[dict], val_rows: list[dict], cfg: PhaseConfig
+) -> tuple[TokenizedRows, TokenizedRows, dict[str, Any]]:
+    """Tokenise both splits (whole conversations, or compact per-turn examples), log what was dropped or
+    cut, and refuse to train on nothing. The third value says what the compact view did (empty without)."""
+    facts: dict[str, Any] = {}
+    if cfg.compact:
+        view = compact_view(cfg)
+        train, stats, available = tokenize_compact(
+            tokenizer, train_rows, view, cfg.max_length, cfg.max_examples, cfg.seed
+        )
+        val, _, _ = tokenize_compact(tokenizer, val_rows, view, cfg.max_length)
+        facts = {"examples_available": available, "examples_used": len(train.input_ids), **stats}
+        logger.info("compact view: %s", facts)
+    else:
+        train = tokenize_rows(tokenizer, train_rows, cfg.max_length)
+        val = tokenize_rows(tokenizer, val_rows, cfg.max_length)
     for name, data, total in (("train", train, len(train_rows)), ("val", val, len(val_rows))):
         if data.dropped_too_long or data.dropped_no_assistant:
             logger.warning(
-                "%s: dropped %d/%d rows longer than %d tokens and %d without assistant tokens",
+                "%s: dropped %d/%d examples longer than %d tokens and %d without assistant tokens",
                 name,
                 data.dropped_too_long,
                 total,
-                max_length,
+                cfg.max_length,
                 data.dropped_no_assistant,
             )
     if not train.input_ids:
-        raise ValueError(f"no trainable row left out of {len(train_rows)} (max_length={max_length})")
-    return train, val
+        raise ValueError(f"no trainable row left out of {len(train_rows)} (max_length={cfg.max_length})")
+    return train, val, facts
 
 
 def train_phase(
@@ -364,7 +464,7 @@ def train_phase(
     out_dir = Path(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch.float32).to(_device())
-    train, val = _tokenize_for_phase(tokenizer, train_rows, val_rows, cfg.max_length)
+    train, val, compact_facts = _tokenize_for_phase(tokenizer, train_rows, val_rows, cfg)
     if cfg.token_budget:
         cfg = replace(cfg, max_steps=steps_for_token_budget(train, cfg))
         logger.info("token budget %d: %d optimizer steps", cfg.token_budget, cfg.max_steps)
@@ -386,6 +486,8 @@ def train_phase(
     trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     final = _save_final(trainer, tokenizer, out_dir, merge=cfg.use_lora)
+    if cfg.compact and trainer.is_world_process_zero():
+        compact_view(cfg).save(out_dir)
     train_hist, val_hist = _histories(trainer.state.log_history)
     return PhaseResult(
         out_dir=str(out_dir),
@@ -406,6 +508,7 @@ def train_phase(
         cumulative_tokens_seen=int(trainer.state.num_input_tokens_seen),
         resumed_from=resume,
         config=asdict(cfg),
+        compact=compact_facts,
     )
 
 

@@ -18,6 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from envgen.llm.backends import Usage
+from envgen.llm.compact import CompactView, compact_messages, token_counter
 from envgen.llm.toolcall_parse import arguments_as_objects, parse_assistant_text
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class HFChatBackend:
         self.usage = Usage()
         self._lock = threading.Lock()
         self._stop_ids = _stop_token_ids(self.tokenizer)
+        # The compact view the model was trained on (envgen.llm.compact), or None for full conversations.
+        self.view = CompactView.load(self.model_dir)
+        self._count_tokens = token_counter(self.tokenizer)
 
     async def complete(self, messages: list[dict], tools: list[dict], **sampling: Any) -> dict[str, Any]:
         """Return the next assistant message (OpenAI format) for ``messages`` with ``tools`` offered.
@@ -83,10 +87,15 @@ class HFChatBackend:
             self.usage.completion_tokens += len(new_tokens)
         return parse_assistant_text(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
 
-    def _prompt_ids(self, messages: list[dict], tools: list[dict], max_new: int) -> torch.Tensor:
-        """Tokenise the conversation plus generation prompt, keeping the most recent tokens if too long."""
+    def _prompt_tokens(self, messages: list[dict], tools: list[dict], max_new: int) -> list[int]:
+        """Tokenise the conversation (in the compact view when the model was trained on it) plus generation
+        prompt, keeping the most recent tokens if too long."""
+        messages = arguments_as_objects(messages)
+        if self.view is not None:
+            messages, _ = compact_messages(messages, tools, self.view, self._count_tokens)
+            tools = []
         ids = self.tokenizer.apply_chat_template(
-            arguments_as_objects(messages),
+            messages,
             tools=tools or None,
             add_generation_prompt=True,
             tokenize=True,
@@ -96,7 +105,46 @@ class HFChatBackend:
         if len(ids) > budget:
             logger.warning("%s: prompt of %d tokens cut to the last %d", self.name, len(ids), budget)
             ids = ids[-budget:]
-        return torch.tensor([ids], device=self.device)
+        return list(ids)
+
+    def _prompt_ids(self, messages: list[dict], tools: list[dict], max_new: int) -> torch.Tensor:
+        return torch.tensor([self._prompt_tokens(messages, tools, max_new)], device=self.device)
+
+    def greedy_batch(
+        self, prompts: list[tuple[list[dict], list[dict]]], batch_size: int = 32
+    ) -> list[dict[str, Any]]:
+        """The greedy next assistant message for each (messages, tools), decoded in left-padded batches with
+        the KV cache: the graded evaluation asks for thousands of single turns, one `generate` each would
+        cost most of its time in per-call overhead."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
+        encoded = [self._prompt_tokens(m, t, self.max_new_tokens) for m, t in prompts]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        replies: list[dict[str, Any]] = [{} for _ in encoded]
+        with self._lock, torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                width = max(len(encoded[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                attention = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                    attention[row, width - len(encoded[i]) :] = 1
+                output = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    max_new_tokens=self.max_new_tokens,
+                    eos_token_id=self._stop_ids,
+                    pad_token_id=pad,
+                    do_sample=False,
+                )
+                for row, i in enumerate(chunk):
+                    new_tokens = _until_stop(output[row, width:].tolist(), self._stop_ids)
+                    self.usage.requests += 1
+                    self.usage.prompt_tokens += len(encoded[i])
+                    self.usage.completion_tokens += len(new_tokens)
+                    text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+                    replies[i] = parse_assistant_text(text)
+        return replies
 
     def _sampling_kwargs(self, sampling: dict[str, Any]) -> dict[str, Any]:
         """Greedy at temperature 0; else sampling seeded with seed + call index, so runs are reproducible."""

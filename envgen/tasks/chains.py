@@ -272,3 +272,16 @@ def tasks_to_frame(tasks: list[Task]) -> pl.DataFrame:
 
 def frame_to_tasks(frame: pl.DataFrame) -> list[Task]:
     return [Task.from_row(r) for r in frame.iter_rows(named=True)]
+
+
+def mark_heldout_domains(domains: pl.DataFrame, k: int, seed: int = 0) -> pl.DataFrame:
+    """The domains table with a `heldout` column: `k` general (non-vertical) domains, chosen by a seeded
+    hash of their slugs, are held out whole, so general held-out scores measure transfer to tools training
+    never saw. The choice depends only on the slugs and the seed: a re-synthesis keeps it. A catalog with
+    `k` general domains or fewer keeps one of them for training (the caller reports how many were held)."""
+    general = sorted(
+        (s for s, v in domains.select("slug", "vertical").iter_rows() if not v),
+        key=lambda s: hashlib.sha1(f"{seed}:{s}".encode()).hexdigest(),
+    )
+    held = general[: min(k, max(0, len(general) - 1))]
+    return domains.with_columns(heldout=pl.col("slug").is_in(held))

@@ -59,7 +59,7 @@ def test_domains_retire_partitions_that_disappeared(instance, resources):
 
 
 def test_per_domain_chain_on_one_partition(instance, resources):
-    run_config = {"ops": {"domain_tasks": {"config": {"n_chains": 12}}}}
+    run_config = {"ops": {"domain_tasks": {"config": {"n_chains": 12, "vertical_n_chains": 12}}}}
     result = materialize(
         ALL_ASSETS,
         selection=DOMAIN_STAGE,

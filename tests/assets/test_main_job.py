@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, materialize
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 TINY_RUN = {
     "ops": {
-        "domain_tasks": {"config": {"n_chains": 8, "max_length": 3}},
+        "domain_tasks": {"config": {"n_chains": 8, "vertical_n_chains": 12, "max_length": 3}},
         "trajectories": {"config": {"rollouts_per_task": 1}},
         "benchmark_scores": {
             "config": {
@@ -30,6 +31,7 @@ TINY_RUN = {
                 "max_new_tokens": 24,
                 "max_agent_turns": 4,
                 "tau2_max_tasks": 2,
+                "graded_turns_per_group": 30,
             }
         },
         "scaling_study": {
@@ -43,6 +45,7 @@ TINY_RUN = {
                 "max_new_tokens": 16,
                 "max_agent_turns": 3,
                 "tau2_max_tasks": 1,
+                "graded_turns_per_group": 10,
             }
         },
     }
@@ -90,6 +93,21 @@ def test_every_asset_and_partition_is_materialised(finished_job):
     synthetic = _benchmark_metadata(instance, "synthetic_heldout")
     assert "floor" in synthetic["scores"].value and "phase2" in synthetic["scores"].value
     assert "vertical_only" in synthetic["vertical_vs_general"].value
+    # The graded next-turn metric: every agent and both baselines, per held-out group, with intervals.
+    graded = synthetic["tool_call_accuracy"].value
+    for label in ("floor", "phase1", "phase2", "vertical_only", "baseline:frequency", "baseline:lexical"):
+        assert label in graded, label
+    records = {
+        r["agent"]: r
+        for r in json.loads((home / "benchmarks" / "synthetic_heldout" / "scores.json").read_text())
+    }
+    assert set(records["phase2"]["tool_call_accuracy"]) == {"all", "general", "vertical"}
+    name = records["baseline:lexical"]["tool_call_accuracy"]["vertical"]["name"]
+    assert name["n"] > 0 and name["ci95"][0] <= name["rate"] <= name["ci95"][1]
+    # Held-out general domains: whole domains no training set contains.
+    domains_table = pl.read_parquet(home / "domains" / "domains.parquet")
+    held = set(domains_table.filter(pl.col("heldout"))["slug"])
+    assert len(held) == 4 and not held & set(pl.read_parquet(home / "sft" / "sft_phase1.parquet")["domain"])
     telecom = _benchmark_metadata(instance, "tau2_telecom")
     assert "phase2" in telecom["scores"].value and "2/2 solved" in telecom["harness_check"].value
     assert "needs a user-simulator endpoint" in _benchmark_metadata(instance, "tau2_retail")["status"].value

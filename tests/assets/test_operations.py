@@ -199,7 +199,7 @@ def test_following_the_sensors_runs_the_lineage(monkeypatch, instance, spec_fold
     run = launch(
         RunRequest(
             partition_key="airline",
-            run_config={"ops": {"domain_tasks": {"config": {"n_chains": 8}}}},
+            run_config={"ops": {"domain_tasks": {"config": {"n_chains": 8, "vertical_n_chains": 8}}}},
             tags=airline.tags,
         ),
         "domain_stage",

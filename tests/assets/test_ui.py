@@ -80,7 +80,7 @@ def dagster_home(tmp_path_factory) -> Path:
             instance=instance,
             resources=resources,
             partition_key=SLUG,
-            run_config={"ops": {"domain_tasks": {"config": {"n_chains": 12}}}},
+            run_config={"ops": {"domain_tasks": {"config": {"n_chains": 12, "vertical_n_chains": 12}}}},
         ).success
     return home
 

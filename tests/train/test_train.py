@@ -24,13 +24,21 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl.chat_template_utils import has_generation_markers, qwen2_5_chat_template
 
+from envgen.llm.compact import CompactView
 from envgen.llm.hf_backend import HFChatBackend
 from envgen.llm.toolcall_parse import arguments_as_objects
 from train.chat_template import CHAT_TEMPLATE
 from train.launch import accelerate_command, read_phase_result, run_phase_from_files
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
-from train.sft import PhaseConfig, PhaseResult, assistant_token_loss, tokenize_rows, train_phase
+from train.sft import (
+    PhaseConfig,
+    PhaseResult,
+    assistant_token_loss,
+    tokenize_compact,
+    tokenize_rows,
+    train_phase,
+)
 from train.tokenizer import TOOL_TAG_TOKENS, train_tokenizer
 
 TOOLS = [
@@ -397,3 +405,37 @@ def test_training_killed_midway_resumes_from_its_last_checkpoint(
     assert result.global_step == 40
     steps = [s for s, _ in result.train_loss_history]
     assert steps == sorted(set(steps))  # no step logged twice
+
+
+def test_compact_examples_mask_every_turn_or_only_the_last(corpus: list[str], rows: list[dict]) -> None:
+    tokenizer = train_tokenizer(corpus, vocab_size=512)
+    row = rows[0]
+    whole, stats, available = tokenize_compact(tokenizer, [row], CompactView(window=0), max_length=4096)
+    assert available == 1 and len(whole.input_ids) == 1 and stats["conversations"] == 1
+    text = tokenizer.decode(whole.input_ids[0])
+    assert "Tools:\nget_weather(" in text and '"type": "function"' not in text  # signatures, not JSON
+    selected = tokenizer.decode(
+        [t for t, m in zip(whole.input_ids[0], whole.assistant_masks[0], strict=True) if m]
+    )
+    assert selected.count("<|im_end|>") == 2  # both assistant turns are trained on
+    per_turn, _, available = tokenize_compact(tokenizer, [row], CompactView(window=2), max_length=4096)
+    assert available == 2 and len(per_turn.input_ids) == 2
+    last = tokenizer.decode(
+        [t for t, m in zip(per_turn.input_ids[1], per_turn.assistant_masks[1], strict=True) if m]
+    )
+    assert last == row["messages"][4]["content"] + "<|im_end|>"  # only the turn after the window
+    sampled, _, available = tokenize_compact(tokenizer, rows[:6], CompactView(window=2), 4096, max_examples=3)
+    assert available == 12 and len(sampled.input_ids) == 3
+
+
+def test_compact_phase_saves_its_view_and_the_backend_decodes_in_it(
+    tiny_base: tuple[Path, dict], rows: list[dict], tmp_path: Path
+) -> None:
+    cfg = PhaseConfig(max_steps=2, compact=True, **{**FAST, "per_device_train_batch_size": 2})
+    result = train_phase(tiny_base[0], rows[:8], rows[8:10], tmp_path / "compact", cfg)
+    assert CompactView.load(tmp_path / "compact") == CompactView()
+    assert result.compact["examples_used"] == 8 and result.compact["conversations"] == 8
+    backend = HFChatBackend(tmp_path / "compact", max_new_tokens=16)
+    replies = backend.greedy_batch([(rows[0]["messages"][:2], TOOLS), (rows[1]["messages"][:4], TOOLS)])
+    assert len(replies) == 2 and all(r["role"] == "assistant" for r in replies)
+    assert assistant_token_loss(tmp_path / "compact", rows[:4]) > 0

@@ -2,10 +2,19 @@
 
 import json
 
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envgen.tasks.chains import TaskConfig, frame_to_tasks, replay, sample_task, sample_tasks, tasks_to_frame
+from envgen.tasks.chains import (
+    TaskConfig,
+    frame_to_tasks,
+    mark_heldout_domains,
+    replay,
+    sample_task,
+    sample_tasks,
+    tasks_to_frame,
+)
 
 
 def test_tasks_replay_to_their_gold_hash_in_every_domain(built_domains):
@@ -71,3 +80,17 @@ def test_intent_states_values_the_agent_cannot_look_up_and_never_names_tools(air
 def test_tasks_round_trip_through_parquet(airline):
     batch = sample_tasks(airline.env, airline.path, airline.edges, TaskConfig(n_chains=5))
     assert frame_to_tasks(tasks_to_frame(batch.tasks)) == batch.tasks
+
+
+def test_heldout_domains_are_general_seeded_and_stable():
+    table = pl.DataFrame(
+        {"slug": ["airline", "bank", "clinic", "hotel", "retail", "zoo"], "vertical": [1, 0, 0, 0, 1, 0]}
+    ).with_columns(pl.col("vertical").cast(pl.Boolean))
+    marked = mark_heldout_domains(table, 2, seed=0)
+    held = set(marked.filter(pl.col("heldout"))["slug"])
+    assert len(held) == 2 and held <= {"bank", "clinic", "hotel", "zoo"}
+    # Same slugs and seed, same choice, whatever the row order; another domain does not move it.
+    assert set(mark_heldout_domains(table.reverse(), 2, seed=0).filter(pl.col("heldout"))["slug"]) == held
+    assert mark_heldout_domains(table, 0)["heldout"].sum() == 0
+    # Asked for every general domain, one is kept for training.
+    assert mark_heldout_domains(table, 4)["heldout"].sum() == 3
