@@ -56,6 +56,13 @@ def api_catalog(
     )
 
 
+def read_domains(storage: StorageRoot) -> pl.DataFrame:
+    """The domains table `domains` wrote; one written before general domains were held out has no
+    `heldout` column, and none of its domains is held out."""
+    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
+    return table if "heldout" in table.columns else table.with_columns(heldout=pl.lit(False))
+
+
 class EmbedderSettings(Config):
     """Which vectoriser turns tools into vectors: the tool graph's, and the contamination report's (which
     must use the same one for its similarities to mean the same)."""

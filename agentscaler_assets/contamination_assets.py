@@ -19,7 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from agentscaler_assets.artefacts import FILTERED_FILE, TASKS_FILE, Artefact
-from agentscaler_assets.catalog_assets import EmbedderSettings, api_catalog, domains
+from agentscaler_assets.catalog_assets import EmbedderSettings, api_catalog, domains, read_domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkPaths
 from agentscaler_assets.experience_assets import filtered_trajectories, training_domains
@@ -60,7 +60,7 @@ def contamination_report(
     ACEBench from their checkouts), exact and near duplicates, the training tasks that use them and the
     kept trajectories the SFT sets would lose by excluding them."""
     specs = frame_to_specs(pl.read_parquet(storage.artefact(Artefact.CATALOG)))
-    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
+    table = read_domains(storage)
     domain_of = {tool: slug for slug, tools in table.select("slug", "tools").iter_rows() for tool in tools}
     tools, missing = benchmark_tools(config.taubench_root(storage), config.acebench_root(storage))
     for name, reason in missing.items():

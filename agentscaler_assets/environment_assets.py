@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from agentscaler_assets.artefacts import TASKS_FILE, Artefact
-from agentscaler_assets.catalog_assets import domains
+from agentscaler_assets.catalog_assets import domains, read_domains
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
@@ -23,7 +23,7 @@ from envgen.tasks.intent_llm import rewrite_intent
 
 
 def domain_record(storage: StorageRoot, slug: str) -> dict:
-    frame = pl.read_parquet(storage.artefact(Artefact.DOMAINS)).filter(pl.col("slug") == slug)
+    frame = read_domains(storage).filter(pl.col("slug") == slug)
     if frame.is_empty():
         raise ValueError(f"domain {slug!r} is not in the current domains table; re-materialise `domains`")
     return frame.row(0, named=True)
@@ -111,7 +111,7 @@ class TasksConfig(Config):
 
     def for_domain(self, record: dict) -> TaskConfig:
         """The sampling of one domain, by its row of the domains table."""
-        if record.get("heldout"):
+        if record["heldout"]:
             chains, fraction = self.n_chains, 1.0
         elif record["vertical"]:
             chains, fraction = self.vertical_n_chains, self.heldout_fraction

@@ -17,6 +17,7 @@ from dagster import (
 from pydantic import Field
 
 from agentscaler_assets.artefacts import TASKS_FILE, Artefact
+from agentscaler_assets.catalog_assets import read_domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import benchmark_partitions
 from agentscaler_assets.resources import StorageRoot
@@ -29,9 +30,8 @@ from agentscaler_assets.training_assets import (
 )
 from envgen.llm.backends import ChatBackend, OpenAIChatBackend
 from envgen.llm.hf_backend import HFChatBackend
-from envgen.tasks.chains import frame_to_tasks
 from evals.suites import SuiteOptions, SuiteReport, run_suite
-from evals.synthetic import SyntheticSuite, heldout_suite
+from evals.synthetic import SyntheticSuite, load_synthetic_suite
 
 
 class BenchmarkPaths(Config):
@@ -93,27 +93,18 @@ class BenchmarkConfig(BenchmarkPaths):
 
 
 def synthetic_suite(storage: StorageRoot, cfg: BenchmarkConfig) -> SyntheticSuite:
-    """The held-out synthetic suite from the domain folders: whole-task success on every vertical
-    domain's held-out tasks (up to the cap) and a seeded sample of each other domain's; the graded metric
-    on every held-out task; the training chains of every domain (the frequency baseline's prior)."""
-    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
-    held = table["heldout"] if "heldout" in table.columns else [False] * table.height
-    rows = list(zip(table["slug"], table["vertical"], held, strict=True))
+    """The held-out synthetic suite of the domain folders (`evals.synthetic.load_synthetic_suite`)."""
+    table = read_domains(storage)
     domains = [
-        (slug, vertical, storage.domain_dir(slug), storage.domain_dir(slug) / TASKS_FILE)
-        for slug, vertical, _ in rows
+        (
+            slug,
+            domain_group(vertical, heldout),
+            storage.domain_dir(slug),
+            storage.domain_dir(slug) / TASKS_FILE,
+        )
+        for slug, vertical, heldout in table.select("slug", "vertical", "heldout").iter_rows()
     ]
-    train_calls = {}
-    for slug, _, _, tasks_path in domains:
-        train = pl.read_parquet(tasks_path).filter(pl.col("split") == "train")
-        train_calls[slug] = [[c["name"] for c in t.gold_calls] for t in frame_to_tasks(train)]
-    everything = 1 << 30
-    return SyntheticSuite(
-        tasks=heldout_suite(domains, cfg.general_tasks_per_domain, cfg.max_tasks_per_domain, cfg.seed),
-        graded=heldout_suite(domains, everything, everything, cfg.seed),
-        groups={slug: domain_group(vertical, heldout) for slug, vertical, heldout in rows},
-        train_calls=train_calls,
-    )
+    return load_synthetic_suite(domains, cfg.general_tasks_per_domain, cfg.max_tasks_per_domain, cfg.seed)
 
 
 def domain_group(vertical: bool, heldout: bool) -> str:

@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from agentscaler_assets.artefacts import FILTERED_FILE, TASKS_FILE, TRAJECTORIES_FILE, Artefact
-from agentscaler_assets.catalog_assets import domains
+from agentscaler_assets.catalog_assets import domains, read_domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
@@ -186,10 +186,9 @@ def filtered_trajectories(
 
 
 def training_domains(table: pl.DataFrame, vertical: bool) -> pl.DataFrame:
-    """The vertical or the general domains a training set draws from: never a held-out domain (tables
-    written before domains were held out have no `heldout` column: none is)."""
-    held = pl.col("heldout") if "heldout" in table.columns else pl.lit(False)
-    return table.filter((pl.col("vertical") == vertical) & ~held)
+    """The vertical or the general domains a training set draws from (`read_domains`'s table): never a
+    held-out domain."""
+    return table.filter((pl.col("vertical") == vertical) & ~pl.col("heldout"))
 
 
 class SftConfig(Config):
@@ -204,7 +203,7 @@ def _sft_dataset(
     context: AssetExecutionContext, storage: StorageRoot, config: SftConfig, vertical: bool, target: Artefact
 ) -> MaterializeResult:
     name = target.value[-1]
-    table = training_domains(pl.read_parquet(storage.artefact(Artefact.DOMAINS)), vertical)
+    table = training_domains(read_domains(storage), vertical)
     slugs = table["slug"].to_list()
     missing = [s for s in slugs if not (storage.domain_dir(s) / FILTERED_FILE).exists()]
     if missing:

@@ -22,6 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from agentscaler_assets.artefacts import Artefact
+from agentscaler_assets.catalog_assets import read_domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suite
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset, training_domains
@@ -80,7 +81,7 @@ def scaling_study(
     Each subset trains phase 1 from the base on its domains' rows and phase 2 from that on the full
     vertical set, with the same token budgets for every subset, so the curve shows diversity, not volume.
     """
-    table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
+    table = read_domains(storage)
     general = training_domains(table, vertical=False)
     tools_of = dict(general.select("slug", "tools").iter_rows())
     subsets = nested_subsets(general["slug"].to_list(), config.fractions, config.seed)

@@ -243,21 +243,28 @@ def score_models(
     ]
 
 
-def heldout_suite(
-    domains: list[tuple[str, bool, Path, Path]],
+def load_synthetic_suite(
+    domains: list[tuple[str, str, Path, Path]],
     general_tasks_per_domain: int,
     max_tasks_per_domain: int,
     seed: int = 0,
-) -> dict[str, DomainTasks]:
-    """The held-out tasks of every vertical domain (up to `max_tasks_per_domain`) and a seeded sample of
-    each general domain's (`general_tasks_per_domain`), from (slug, vertical, environment folder, tasks
-    file) rows; domains with no held-out task are left out."""
-    suite = {}
-    for slug, vertical, folder, tasks_path in domains:
+) -> SyntheticSuite:
+    """The held-out synthetic suite from (slug, group, environment folder, tasks file) rows, reading each
+    domain once: every held-out task for the graded metric; for whole-task success the held-out tasks of a
+    `vertical` domain (up to `max_tasks_per_domain`) and a seeded sample of any other's
+    (`general_tasks_per_domain`); each domain's training chains. Domains with no held-out task are left
+    out of both suites."""
+    tasks, graded, train_calls = {}, {}, {}
+    for slug, group, folder, tasks_path in domains:
+        every = frame_to_tasks(pl.read_parquet(tasks_path))
+        train_calls[slug] = [[c["name"] for c in t.gold_calls] for t in every if t.split == "train"]
+        held = [t for t in every if t.split == "heldout"]
+        if not held:
+            continue
         env, snapshot = load_environment(folder)
-        held = [t for t in frame_to_tasks(pl.read_parquet(tasks_path)) if t.split == "heldout"]
+        graded[slug] = DomainTasks(env, snapshot, sorted(held, key=lambda t: t.task_id))
         random.Random(f"{seed}:{slug}").shuffle(held)
-        held = held[: max_tasks_per_domain if vertical else general_tasks_per_domain]
-        if held:
-            suite[slug] = DomainTasks(env, snapshot, sorted(held, key=lambda t: t.task_id))
-    return suite
+        sample = held[: max_tasks_per_domain if group == "vertical" else general_tasks_per_domain]
+        if sample:
+            tasks[slug] = DomainTasks(env, snapshot, sorted(sample, key=lambda t: t.task_id))
+    return SyntheticSuite(tasks, graded, {slug: group for slug, group, _, _ in domains}, train_calls)
