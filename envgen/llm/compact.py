@@ -79,31 +79,26 @@ def signature(tool: dict[str, Any], typed: bool = True) -> str:
 def tool_block(
     tools: list[dict[str, Any]], view: CompactView, count: Callable[[str], int]
 ) -> tuple[str, Counter[str]]:
-    """The tools as lines within `view.tool_budget` tokens (as `count` measures), and what was cut."""
+    """The tools as lines within `view.tool_budget` tokens (as `count` measures), and what was cut: first
+    descriptions are shortened to five words, then types dropped, then tools dropped from the end."""
     stats: Counter[str] = Counter()
-    lines = [
-        f"{signature(t)} : {first_sentence(_function(t).get('description', ''), view.description_words)}"
-        for t in tools
-    ]
-    text = "\n".join(lines)
-    if count(text) <= view.tool_budget:
-        return text, stats
-    # Shorten descriptions to their first few words, then drop types, then drop tools from the end.
-    lines = [f"{signature(t)} : {first_sentence(_function(t).get('description', ''), 5)}" for t in tools]
-    stats["descriptions_shortened"] = len(tools)
-    text = "\n".join(lines)
-    if count(text) > view.tool_budget:
-        lines = [
-            f"{signature(t, typed=False)} : {first_sentence(_function(t).get('description', ''), 5)}"
+
+    def lines(words: int, typed: bool) -> list[str]:
+        return [
+            f"{signature(t, typed)} : {first_sentence(_function(t).get('description', ''), words)}"
             for t in tools
         ]
-        stats["types_dropped"] = len(tools)
-        text = "\n".join(lines)
-    while count(text) > view.tool_budget and len(lines) > 1:
-        lines.pop()
+
+    shown = lines(view.description_words, typed=True)
+    for cut, words, typed in (("descriptions_shortened", 5, True), ("types_dropped", 5, False)):
+        if count("\n".join(shown)) <= view.tool_budget:
+            break
+        shown = lines(words, typed)
+        stats[cut] = len(tools)
+    while count("\n".join(shown)) > view.tool_budget and len(shown) > 1:
+        shown.pop()
         stats["tools_dropped"] += 1
-        text = "\n".join(lines)
-    return text, stats
+    return "\n".join(shown), stats
 
 
 def token_counter(tokenizer: Any) -> Callable[[str], int]:
