@@ -101,12 +101,15 @@ class TasksConfig(Config):
     defaults), `general_heldout_fraction` of a general training domain's (none by default: general
     held-out tasks come from the held-out domains)."""
 
-    n_chains: int = Field(default=240, ge=1)
+    n_chains: int = Field(default=280, ge=1)
     vertical_n_chains: int = Field(default=480, ge=1)
     min_length: int = 1
     max_length: int = 8
     heldout_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     general_heldout_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Share of requests the scripted user words in its own verbs (`envgen.tasks.phrasing`) instead of
+    # restating the tool's description, which would let a word-overlap pick name every tool.
+    own_words: float = Field(default=1.0, ge=0.0, le=1.0)
     seed: int = 0
 
     def for_domain(self, record: dict) -> TaskConfig:
@@ -122,6 +125,7 @@ class TasksConfig(Config):
             min_length=self.min_length,
             max_length=self.max_length,
             heldout_fraction=fraction,
+            own_words=self.own_words,
             seed=self.seed,
         )
 

@@ -61,11 +61,15 @@ class BenchmarkConfig(BenchmarkPaths):
     # Whole-task success: a seeded sample of each general domain's held-out tasks (every task is several
     # CPU generations per model) and up to `max_tasks_per_domain` of each vertical domain's.
     general_tasks_per_domain: int = 3
-    max_tasks_per_domain: int = 8
+    max_tasks_per_domain: int = 16
     # The graded next-turn metric: held-out turns per group (vertical, general), seeded sample (0 = all).
     graded_turns_per_group: int = Field(default=300, ge=0)
     max_new_tokens: int = Field(default=96, ge=1)
     max_agent_turns: int = Field(default=20, ge=1)
+    # Guided tool names (`envgen.llm.guided`, as vLLM's guided decoding): while a checkpoint writes a call's
+    # name, only offered tools can be spelt; the model still chooses whether to call, which tool, and
+    # every argument. The baselines choose among the offered tools too.
+    guided_tool_names: bool = True
     # k seeded rollouts per task give pass^1..k; they differ only when the models sample (temperature > 0).
     rollouts_per_task: int = Field(default=1, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
@@ -173,7 +177,11 @@ def benchmark_scores(
         synthetic=synthetic_suite(storage, config) if benchmark == "synthetic_heldout" else None,
         log=context.log.info,
     )
-    metadata = {**suite_metadata(report), "models_missing": MetadataValue.json(missing)}
+    metadata = {
+        **suite_metadata(report),
+        "models_missing": MetadataValue.json(missing),
+        "guided_tool_names": config.guided_tool_names,
+    }
     return MaterializeResult(metadata=metadata)
 
 
@@ -186,6 +194,7 @@ def _agents(config: BenchmarkConfig, storage: StorageRoot) -> tuple[dict[str, Ch
             max_new_tokens=config.max_new_tokens,
             temperature=config.temperature,
             seed=config.seed,
+            guided_tool_names=config.guided_tool_names,
         )
         for m in trained
     }

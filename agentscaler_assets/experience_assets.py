@@ -112,7 +112,10 @@ def trajectories(
 class FunnelSettings(Config):
     max_messages: int = Field(default=80, ge=2, description="longer trajectories fail validity")
     max_repeats: int = Field(default=3, ge=2, description="the same call this many times in a row: a loop")
-    match_reads: bool = False
+    # Reads must match the gold reads too: a read with a wrong id that happens to exist succeeds and leaves
+    # the state right, and training on it teaches the model to copy the wrong id (about 14% of the
+    # dialogues the scripted teacher's error model produces).
+    match_reads: bool = True
     # Below min_yield the teacher or the environment is broken (the check warns).
     min_yield: float = Field(default=0.2, ge=0.0, le=1.0)
     max_yield: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -127,7 +130,8 @@ class FunnelSettings(Config):
 def filtered_trajectories(
     context: AssetExecutionContext, config: FunnelSettings, storage: StorageRoot
 ) -> MaterializeResult:
-    """Validity → final-state alignment → exact match of write calls; every verdict is stored."""
+    """Validity → final-state alignment → exact match of write calls (and of reads, with `match_reads`);
+    every verdict is stored."""
     slug = context.partition_key
     folder = storage.domain_dir(slug)
     env, _ = load_environment(folder)

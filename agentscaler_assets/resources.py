@@ -186,8 +186,8 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     phase2_epochs: float = Field(default=1.0, gt=0)
     # Optimizer steps per phase at most (-1: the epochs decide), so the main job stays within minutes on
     # CPU whatever the catalog's size.
-    phase1_max_steps: int = 120
-    phase2_max_steps: int = 100
+    phase1_max_steps: int = 280
+    phase2_max_steps: int = 120
     # Validation conversations used per phase at most (-1: all), spread evenly over the split (each gives
     # one example per assistant turn in the compact view).
     max_validation_rows: int = 16

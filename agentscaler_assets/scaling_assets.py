@@ -56,6 +56,7 @@ class ScalingConfig(Config):
     max_tasks_per_domain: int = 4
     max_new_tokens: int = Field(default=96, ge=1)
     max_agent_turns: int = Field(default=20, ge=1)
+    guided_tool_names: bool = True
     graded_turns_per_group: int = Field(default=200, ge=0)
     # tau2 domains that run offline (solo: telecom), scored on a seeded sample of their test split.
     tau2_domains: list[str] = ["telecom"]
@@ -128,7 +129,12 @@ def scaling_study(
                 "domain_list": subset,
             }
         )
-        models[label] = HFChatBackend(p2, max_new_tokens=config.max_new_tokens, seed=config.seed)
+        models[label] = HFChatBackend(
+            p2,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+            guided_tool_names=config.guided_tool_names,
+        )
     scores = _score_subsets(context, config, storage, root, models)
     by_subset = {f["subset"]: f for f in facts}
     rows = [

@@ -342,7 +342,15 @@ def _synthetic(
     dialogues = gold_dialogues(suite.graded, out / "journals" / "gold")
     turns = heldout_turns(dialogues, suite.groups, options.graded_turns_per_group, options.seed)
     graded = score_tool_calls(turns, {FLOOR: DoNothingAgent(), **agents}, suite.train_calls)
-    records = [{**s.__dict__, "tool_call_accuracy": graded[s.agent]} for s in scores]
+    # Whether the agent's tool names were guided (envgen.llm.guided), so a reader knows what was measured.
+    records = [
+        {
+            **s.__dict__,
+            "tool_call_accuracy": graded[s.agent],
+            "guided_tool_names": getattr(agents.get(s.agent), "guided_tool_names", False),
+        }
+        for s in scores
+    ]
     records += [
         {"agent": label, "tool_call_accuracy": g}
         for label, g in graded.items()

@@ -12,6 +12,7 @@ import asyncio
 import math
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
@@ -128,27 +129,37 @@ def failure_category(traj: Trajectory, task: Task, verdict: Verdict) -> str | No
 
 
 def scripted_user_rollouts(
-    domain: DomainTasks,
+    suite: dict[str, DomainTasks],
     agent_for: AgentFactory,
-    journal: Path,
+    journal_for: Callable[[str], Path],
     k: int = 1,
-    concurrency: int = 4,
+    concurrency: int = 32,
     max_agent_turns: int = 24,
-) -> list[Trajectory]:
-    """k rollouts of every task of one domain with the scripted user, journalled (resumable)."""
-    return asyncio.run(
-        run_rollouts(
-            domain.tasks,
-            domain.env,
-            domain.snapshot,
-            agent_for,
-            lambda t, r: ScriptedUser(t),
-            k=k,
-            journal=journal,
-            concurrency=concurrency,
-            max_agent_turns=max_agent_turns,
+) -> dict[str, list[Trajectory]]:
+    """k rollouts of every task of every domain with the scripted user, journalled per domain (resumable).
+
+    All domains run in one event loop, so a batching agent (`HFChatBackend`) decodes the turns of up to
+    `concurrency` episodes of every domain together instead of a few of one domain at a time."""
+
+    async def every_domain() -> list[list[Trajectory]]:
+        return await asyncio.gather(
+            *(
+                run_rollouts(
+                    dt.tasks,
+                    dt.env,
+                    dt.snapshot,
+                    agent_for,
+                    lambda t, r: ScriptedUser(t),
+                    k=k,
+                    journal=journal_for(slug),
+                    concurrency=concurrency,
+                    max_agent_turns=max_agent_turns,
+                )
+                for slug, dt in suite.items()
+            )
         )
-    )
+
+    return dict(zip(suite, asyncio.run(every_domain()), strict=True))
 
 
 def score_agent(
@@ -156,7 +167,7 @@ def score_agent(
     agent_for: AgentFactory,
     journal_dir: Path,
     label: str,
-    concurrency: int = 4,
+    concurrency: int = 32,
     max_agent_turns: int = 24,
     k: int = 1,
 ) -> Score:
@@ -166,12 +177,12 @@ def score_agent(
     per_domain: dict[str, list[bool]] = defaultdict(list)
     terms, failures, categories = Counter(), Counter(), Counter()
     aligned = matched = 0
+    rolled = scripted_user_rollouts(
+        suite, agent_for, lambda slug: journal_dir / f"{label}-{slug}.jsonl", k, concurrency, max_agent_turns
+    )
     for domain, dt in sorted(suite.items()):
-        trajs = scripted_user_rollouts(
-            dt, agent_for, journal_dir / f"{label}-{domain}.jsonl", k, concurrency, max_agent_turns
-        )
         by_id = {t.task_id: t for t in dt.tasks}
-        for tr in trajs:
+        for tr in rolled[domain]:
             task = by_id[tr.task_id]
             v = judge(tr, task, dt.env, FunnelConfig())
             per_task.setdefault(f"{domain}/{tr.task_id}", []).append(v.kept)
@@ -231,7 +242,7 @@ def score_models(
     suite: dict[str, DomainTasks],
     agents: dict[str, ChatBackend],
     journal_dir: Path,
-    concurrency: int = 4,
+    concurrency: int = 32,
     max_agent_turns: int = 24,
     k: int = 1,
 ) -> list[Score]:

@@ -316,11 +316,8 @@ def gold_dialogues(suite: dict[str, DomainTasks], journal_dir: Path) -> list[tup
     def teacher(task: Task, _rollout: int) -> ScriptedTeacher:
         return ScriptedTeacher(task, perfect, seed=0)
 
-    out = []
-    for slug, domain in sorted(suite.items()):
-        dialogues = scripted_user_rollouts(domain, teacher, journal_dir / f"{slug}.jsonl", concurrency=32)
-        out += [(slug, d) for d in sorted(dialogues, key=lambda d: d.task_id)]
-    return out
+    rolled = scripted_user_rollouts(suite, teacher, lambda slug: journal_dir / f"{slug}.jsonl")
+    return [(slug, d) for slug in sorted(rolled) for d in sorted(rolled[slug], key=lambda d: d.task_id)]
 
 
 def heldout_turns(

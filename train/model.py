@@ -42,6 +42,9 @@ class ModelShape(BaseModel):
     num_key_value_heads: int = Field(default=2, ge=1)
     intermediate_size: int = Field(default=768, ge=1)
     vocab_size: int = Field(default=4096, ge=1)
+    # Spaces as tokens of their own, so a word is one token in prose, tool names and arguments alike
+    # (train.tokenizer.train_tokenizer).
+    word_tokens: bool = True
 
 
 class TinyModelConfig(ModelShape):
@@ -75,7 +78,7 @@ def build_tiny_base(
     corpus). Embeddings are tied to keep the parameter count, and so CPU time, low. Returns JSON-able facts.
     """
     out_dir = Path(out_dir)
-    tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)
+    tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size, word_tokens=cfg.word_tokens)
     tokenizer.model_max_length = cfg.max_position_embeddings
     model_config = _qwen3_config(cfg, tokenizer)
     torch.manual_seed(seed)

@@ -16,6 +16,9 @@ from typing import Any
 import polars as pl
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# Parameter and returned-field names: whatever real APIs use (camelCase, dots, dashes, `$filter`, unicode)
+# up to 64 characters, without control characters or surrounding spaces. Storage quotes every name.
+FIELD_RE = re.compile(r"^(?=\S)[^\x00-\x1f\x7f]{1,64}(?<=\S)$")
 SCALAR_TYPES = {"string", "integer", "number", "boolean"}
 
 
@@ -116,8 +119,10 @@ def validate_spec(spec: ToolSpec) -> None:
     if params.get("type", "object") != "object" or not isinstance(params.get("properties", {}), dict):
         raise SpecError(f"tool {spec.name!r}: parameters must be a JSON-Schema object with properties")
     for pname, pschema in spec.properties.items():
-        if not NAME_RE.match(pname):
-            raise SpecError(f"tool {spec.name!r}: parameter name {pname!r} is not a plain identifier")
+        if not FIELD_RE.match(pname):
+            raise SpecError(
+                f"tool {spec.name!r}: parameter name {pname!r} is empty, too long or has control characters"
+            )
         ptype = pschema.get("type") if isinstance(pschema, dict) else None
         if ptype not in SCALAR_TYPES:
             raise SpecError(f"tool {spec.name!r}: parameter {pname!r} has unsupported type {ptype!r}")
@@ -125,8 +130,10 @@ def validate_spec(spec: ToolSpec) -> None:
     if missing:
         raise SpecError(f"tool {spec.name!r}: required parameters {missing} are not declared")
     for fname in spec.returned_object.get("properties", {}):
-        if not NAME_RE.match(fname):
-            raise SpecError(f"tool {spec.name!r}: returned field {fname!r} is not a plain identifier")
+        if not FIELD_RE.match(fname):
+            raise SpecError(
+                f"tool {spec.name!r}: returned field {fname!r} is empty, too long or has control characters"
+            )
 
 
 def specs_to_frame(specs: list[ToolSpec]) -> pl.DataFrame:

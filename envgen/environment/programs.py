@@ -128,7 +128,9 @@ class Table(_Strict):
     columns: list[Column]
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
+        """The column of that name; SQLite names are case-insensitive, so `pageSize` finds `pagesize`."""
+        exact = next((c for c in self.columns if c.name == name), None)
+        return exact or next((c for c in self.columns if c.name.casefold() == name.casefold()), None)
 
 
 class EnvironmentDoc(_Strict):

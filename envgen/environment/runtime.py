@@ -35,7 +35,6 @@ from envgen.environment.programs import (
 )
 
 SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
-_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class ToolError(Exception):
@@ -68,9 +67,12 @@ def content_is_error(content: str) -> bool:
 
 
 def quote(ident: str) -> str:
-    if not _IDENT.match(ident):
-        raise ValueError(f"unsafe SQL identifier {ident!r}")
-    return f'"{ident}"'
+    """Any name as one SQL identifier: double-quoted, inner quotes doubled, so camelCase, digits, dots,
+    reserved words and unicode all work and no name can end the identifier and inject SQL. Only what SQLite
+    cannot store in a name (empty, NUL) is refused, naming it."""
+    if not ident or "\x00" in ident:
+        raise ValueError(f"unusable SQL identifier {ident!r}")
+    return '"' + ident.replace('"', '""') + '"'
 
 
 def create_schema(conn: sqlite3.Connection, env: EnvironmentDoc) -> None:
@@ -202,9 +204,10 @@ class Interpreter:
 
     @staticmethod
     def _column(table: Table, col: str) -> str:
-        if table.column(col) is None:
+        found = table.column(col)
+        if found is None:
             raise ToolError("internal", f"table {table.name} has no column {col!r}")
-        return col
+        return found.name
 
     def _rows(self, table: Table, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)

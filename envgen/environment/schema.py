@@ -165,7 +165,9 @@ def _single_status(spec: ToolSpec) -> str | None:
 
 
 def _merge_column(cols: dict[str, dict[str, Any]], name: str, schema: dict[str, Any]) -> None:
-    """Add or widen a column: the first type wins, enums are unioned keeping the first order seen."""
+    """Add or widen a column: the first type wins, enums are unioned keeping the first order seen. Names
+    that differ only in case are one column (SQLite's names are case-insensitive), spelt as first seen."""
+    name = next((c for c in cols if c.casefold() == name.casefold()), name)
     col = cols.setdefault(name, {"type": schema.get("type", "string"), "description": "", "enum": None})
     if not col["description"]:
         col["description"] = schema.get("description", "")

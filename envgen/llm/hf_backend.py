@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
 
 from envgen.llm.backends import Usage
 from envgen.llm.compact import CompactView, compact_messages, token_counter
+from envgen.llm.guided import TokenStrings, ToolNameGuide, offered_names
 from envgen.llm.toolcall_parse import arguments_as_objects, parse_assistant_text
 
 logger = logging.getLogger(__name__)
@@ -26,11 +31,78 @@ logger = logging.getLogger(__name__)
 _END_OF_TURN = "<|im_end|>"
 
 
+Prompt = tuple[list[dict], list[dict]]
+
+
+class GreedyBatcher:
+    """Decodes concurrent greedy requests together: episodes in flight (rollouts, tau2 threads) each ask
+    for one turn at a time, and one batched, KV-cached ``generate`` over all of them costs little more than
+    one of them alone on a CPU, where per-step overhead dominates a tiny model's decoding.
+
+    A worker thread takes the first waiting request, then keeps collecting until no new one arrived for
+    ``settle_s`` (the other episodes are still executing their tool calls) or ``max_batch`` are waiting,
+    and decodes them in one call. It works across threads and event loops (plain futures), and exits when
+    idle, so a backend that is dropped leaves no thread behind.
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[list[Prompt]], list[dict[str, Any]]],
+        max_batch: int = 32,
+        settle_s: float = 0.02,
+        idle_s: float = 1.0,
+    ) -> None:
+        self.decode = decode
+        self.max_batch = max_batch
+        self.settle_s = settle_s
+        self.idle_s = idle_s
+        self.batches: list[int] = []  # sizes of the batches decoded, for throughput reports and tests
+        self._queue: queue.Queue[tuple[Prompt, Future]] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, prompt: Prompt) -> Future:
+        future: Future = Future()
+        self._queue.put((prompt, future))
+        with self._start_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="greedy-batcher", daemon=True)
+                self._worker.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = [self._queue.get(timeout=self.idle_s)]
+            except queue.Empty:
+                with self._start_lock:  # a request submitted meanwhile restarts a worker after this one ends
+                    if self._queue.empty():
+                        self._worker = None
+                        return
+                continue
+            deadline = time.monotonic() + self.settle_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.0)))
+                    deadline = time.monotonic() + self.settle_s
+                except queue.Empty:
+                    break
+            self.batches.append(len(batch))
+            try:
+                replies = self.decode([prompt for prompt, _ in batch])
+            except Exception as exc:  # every waiting episode sees the failure, none hangs
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), reply in zip(batch, replies, strict=True):
+                future.set_result(reply)
+
+
 class HFChatBackend:
     """Generate assistant turns with a local causal LM and its chat template.
 
-    One ``generate`` runs at a time (a lock): concurrent rollouts would otherwise contend for the same weights
-    and, when sampling, make the seeded random stream depend on scheduling.
+    Greedy turns from concurrent callers are decoded together (:class:`GreedyBatcher`); sampled turns run
+    one ``generate`` at a time under a lock, so the seeded random stream does not depend on scheduling.
     """
 
     def __init__(
@@ -40,6 +112,7 @@ class HFChatBackend:
         temperature: float = 0.0,
         seed: int = 0,
         device: str = "auto",
+        guided_tool_names: bool = False,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.name = f"hf:{self.model_dir.name}"
@@ -55,13 +128,22 @@ class HFChatBackend:
         # The compact view the model was trained on (envgen.llm.compact), or None for full conversations.
         self.view = CompactView.load(self.model_dir)
         self._count_tokens = token_counter(self.tokenizer)
+        self.batcher = GreedyBatcher(self.greedy_batch)
+        # Guided tool names (envgen.llm.guided): a call's name can only spell an offered tool.
+        self.guided_tool_names = guided_tool_names
+        self._token_strings: TokenStrings | None = None
 
     async def complete(self, messages: list[dict], tools: list[dict], **sampling: Any) -> dict[str, Any]:
         """Return the next assistant message (OpenAI format) for ``messages`` with ``tools`` offered.
 
         ``sampling`` may override ``temperature``, ``top_p`` and ``max_new_tokens`` (alias ``max_tokens``);
-        other keys are ignored so callers can pass API-style options unchanged.
+        other keys are ignored so callers can pass API-style options unchanged. Greedy turns at the default
+        length go through the batcher, so episodes in flight share each ``generate``.
         """
+        max_new = sampling.get("max_new_tokens") or sampling.get("max_tokens") or self.max_new_tokens
+        greedy = float(sampling.get("temperature", self.temperature) or 0.0) <= 0.0
+        if greedy and int(max_new) == self.max_new_tokens:
+            return await asyncio.wrap_future(self.batcher.submit((messages, tools)))
         return await asyncio.to_thread(self._complete_blocking, messages, tools, sampling)
 
     def _complete_blocking(
@@ -79,6 +161,7 @@ class HFChatBackend:
                     max_new_tokens=max_new,
                     eos_token_id=self._stop_ids,
                     pad_token_id=self.tokenizer.pad_token_id,
+                    logits_processor=self._guide([tools], prompt.shape[1]),
                     **generation_kwargs,
                 )
             new_tokens = _until_stop(output[0, prompt.shape[1] :].tolist(), self._stop_ids)
@@ -110,9 +193,7 @@ class HFChatBackend:
     def _prompt_ids(self, messages: list[dict], tools: list[dict], max_new: int) -> torch.Tensor:
         return torch.tensor([self._prompt_tokens(messages, tools, max_new)], device=self.device)
 
-    def greedy_batch(
-        self, prompts: list[tuple[list[dict], list[dict]]], batch_size: int = 32
-    ) -> list[dict[str, Any]]:
+    def greedy_batch(self, prompts: list[Prompt], batch_size: int = 32) -> list[dict[str, Any]]:
         """The greedy next assistant message for each (messages, tools), decoded in left-padded batches with
         the KV cache: the graded evaluation asks for thousands of single turns, one `generate` each would
         cost most of its time in per-call overhead."""
@@ -136,6 +217,7 @@ class HFChatBackend:
                     eos_token_id=self._stop_ids,
                     pad_token_id=pad,
                     do_sample=False,
+                    logits_processor=self._guide([prompts[i][1] for i in chunk], width),
                 )
                 for row, i in enumerate(chunk):
                     new_tokens = _until_stop(output[row, width:].tolist(), self._stop_ids)
@@ -145,6 +227,15 @@ class HFChatBackend:
                     text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
                     replies[i] = parse_assistant_text(text)
         return replies
+
+    def _guide(self, tools_per_row: list[list[dict]], prompt_width: int) -> LogitsProcessorList:
+        """The guided-names processor for these rows, or no processor when guidance is off."""
+        if not self.guided_tool_names:
+            return LogitsProcessorList()
+        if self._token_strings is None:
+            self._token_strings = TokenStrings(self.tokenizer)
+        names = [offered_names(tools) for tools in tools_per_row]
+        return LogitsProcessorList([ToolNameGuide(self._token_strings, names, prompt_width)])
 
     def _sampling_kwargs(self, sampling: dict[str, Any]) -> dict[str, Any]:
         """Greedy at temperature 0; else sampling seeded with seed + call index, so runs are reproducible."""

@@ -23,6 +23,7 @@ from envgen.environment.arguments import ChainContext, SampledCall, sample_call
 from envgen.environment.programs import EnvironmentDoc
 from envgen.environment.runtime import Episode
 from envgen.environment.seed import seeded_faker
+from envgen.tasks.phrasing import described_request, user_request
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class TaskConfig:
     min_length: int = 1
     max_length: int = 8
     heldout_fraction: float = 0.25
+    # Share of requests the scripted user puts in its own words (`envgen.tasks.phrasing.user_request`)
+    # rather than restating the tool's description.
+    own_words: float = 0.0
     seed: int = 0
 
 
@@ -101,11 +105,6 @@ _LEADS = ["I'd like to {d}", "Could you {d}", "Please {d}", "I need to {d}", "Ca
 _THENS = ["After that, ", "Then ", "Once that's done, ", "Also, ", "Next, "]
 
 
-def _phrase(description: str) -> str:
-    first = description.strip().split(". ")[0].rstrip(".")
-    return (first[:1].lower() + first[1:]) if first else "take care of something for me"
-
-
 def _value_text(name: str, value: Any) -> str:
     """`order id ORD-1003`, `reason 'moving abroad'`, `quantity 2`: ids bare, other text quoted."""
     label = name.replace("_", " ")
@@ -114,11 +113,18 @@ def _value_text(name: str, value: Any) -> str:
     return f"{label} '{value}'" if isinstance(value, str) else f"{label} {json.dumps(value)}"
 
 
-def write_intent(env: EnvironmentDoc, calls: list[SampledCall], rng: random.Random) -> list[str]:
-    """One sentence per call: what to do (from the description) and the values the agent can't look up."""
+def write_intent(
+    env: EnvironmentDoc, calls: list[SampledCall], rng: random.Random, own_words: float = 0.0
+) -> list[str]:
+    """One sentence per call: what to do (in the description's words, or with probability `own_words` in
+    the user's) and the values the agent can't look up."""
     parts = []
     for i, call in enumerate(calls):
-        desc = _phrase(env.tool_schema(call.name)["description"])
+        description = env.tool_schema(call.name)["description"]
+        if own_words > 0 and rng.random() < own_words:
+            desc = user_request(call.name, description, rng)
+        else:
+            desc = described_request(description)
         stated = [_value_text(k, v) for k, v in call.arguments.items() if k not in call.derived]
         lead = rng.choice(_LEADS).format(d=desc)
         text = lead + (" (" + ", ".join(stated) + ")" if stated else "") + "."
@@ -142,6 +148,7 @@ def sample_task(
     length: int,
     seed: int,
     step_attempts: int = 3,
+    own_words: float = 0.0,
 ) -> tuple[Task | None, str | None]:
     """One chain executed end to end: the task, or None and the reason it was rejected.
 
@@ -176,7 +183,7 @@ def sample_task(
         if writes and final == initial:
             return None, "writes left the state unchanged"
         gold = [{"name": c.name, "arguments": c.arguments} for c in calls]
-        parts = write_intent(env, calls, rng)
+        parts = write_intent(env, calls, rng, own_words)
         return Task(
             task_id=task_id(env.domain, gold),
             domain=env.domain,
@@ -207,7 +214,9 @@ def sample_tasks(
     for i in range(cfg.n_chains):
         batch.attempted += 1
         length = rng.randint(cfg.min_length, cfg.max_length)
-        task, reason = sample_task(env, snapshot, edges, length, seed=cfg.seed * 100_003 + i)
+        task, reason = sample_task(
+            env, snapshot, edges, length, seed=cfg.seed * 100_003 + i, own_words=cfg.own_words
+        )
         if task is None:
             batch.rejected[reason] += 1
         elif task.task_id in seen:

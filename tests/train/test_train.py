@@ -151,6 +151,19 @@ def test_tokenizer_round_trips_and_keeps_tags(corpus: list[str]) -> None:
     assert train_tokenizer(corpus, vocab_size=512).get_vocab() == tokenizer.get_vocab()
 
 
+def test_word_tokens_make_a_word_one_token_in_prose_names_and_arguments(corpus: list[str]) -> None:
+    """With spaces as tokens, `weather` in the request is the token the call's name and argument use."""
+    words = train_tokenizer([*corpus, "get the weather for get_weather with weather_city"] * 3, 512, True)
+    glued = train_tokenizer([*corpus, "get the weather for get_weather with weather_city"] * 3, 512, False)
+    request, name = "What is the weather in Oslo?", '{"name": "get_weather", "arguments": {}}'
+    weather = words.convert_tokens_to_ids("weather")
+    assert weather in words.encode(request) and weather in words.encode(name)
+    assert not set(glued.encode(request)) & set(glued.encode(name)) - set(glued.encode('{"": "", : {}}'))
+    text = 'Grüße aus Paris ✓ {"city": "Oslo"} \t\n  end'
+    assert words.decode(words.encode(text)) == text
+    assert len(words.encode(request)) > len(glued.encode(request))  # the price: more tokens
+
+
 def test_chat_template_renders_tools_calls_and_results(corpus: list[str], rows: list[dict]) -> None:
     tokenizer = train_tokenizer(corpus, vocab_size=512)
     row = rows[2]

@@ -57,7 +57,7 @@ def test_one_and_two_workers_give_the_same_summaries(catalog, tmp_path):
 def test_failures_are_recorded_per_domain_and_the_rest_build(catalog):
     specs, domains = catalog
     bad = [
-        _spec("get_bad_record", "Bad_Key_id"),  # not a safe SQL identifier: the build raises
+        _spec("get_bad_record", "bad\x00key_id"),  # a NUL cannot be in an SQL name: the build raises
         _spec("get_doomed_record", "doomed_record_id", {"description": _KillsWorker()}),
     ]
     extra = pl.DataFrame(
@@ -74,7 +74,7 @@ def test_failures_are_recorded_per_domain_and_the_rest_build(catalog):
     # good domains down with it: they must be rebuilt, and only the killer recorded as failed.
     frame = pl.concat([domains.head(2), extra, domains.slice(2)])
     builds = {b.slug: b for b in build_environments(frame, [*specs, *bad], workers=2, chunk_size=2)}
-    assert builds["raises"].failed and "unsafe SQL identifier" in builds["raises"].error
+    assert builds["raises"].failed and "unusable SQL identifier" in builds["raises"].error
     assert builds["unknown"].failed and "no_such_tool" in builds["unknown"].error
     assert builds["kills-worker"].failed and "worker process died" in builds["kills-worker"].error
     for slug in domains["slug"]:

@@ -1,12 +1,22 @@
 """The operation language and its engine: validation, isolation, rollback, safe SQL."""
 
 import json
+import sqlite3
 
 import pytest
 from pydantic import ValidationError
 
+from envgen.catalog.spec import ToolSpec
+from envgen.environment.build import build_environment
 from envgen.environment.programs import ToolProgram
 from envgen.environment.runtime import Episode, quote, validate_arguments
+
+S = {"type": "string"}
+
+
+def _spec(name: str, description: str, props: dict, required: list[str]) -> ToolSpec:
+    params = {"type": "object", "properties": props, "required": required}
+    return ToolSpec(name, description, params, {}, "openai", "test")
 
 
 def test_programs_are_validated_against_the_grammar():
@@ -32,11 +42,60 @@ def test_programs_are_validated_against_the_grammar():
         )
 
 
-def test_identifiers_are_checked_before_reaching_sql():
+HOSTILE_NAMES = ['x"; DROP TABLE t; --', "select", "pageSize", "a.b", "$filter", "名前", "Upper", "a b"]
+
+
+def test_any_name_is_one_quoted_identifier_that_cannot_inject_sql():
     assert quote("order") == '"order"'
-    for bad in ['x"; DROP TABLE t; --', "Upper", "a b", ""]:
-        with pytest.raises(ValueError):
-            quote(bad)
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (k TEXT)")
+    for name in HOSTILE_NAMES:
+        conn.execute(f"CREATE TABLE {quote(name)} ({quote(name + '_col')} TEXT)")
+        conn.execute(f"INSERT INTO {quote(name)} ({quote(name + '_col')}) VALUES (?)", [name])
+        assert conn.execute(f"SELECT {quote(name + '_col')} FROM {quote(name)}").fetchone() == (name,)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"t", *HOSTILE_NAMES}  # every name is exactly one table, and `t` was not dropped
+    for unusable in ["", "a\x00b"]:
+        with pytest.raises(ValueError, match="unusable SQL identifier"):
+            quote(unusable)
+
+
+def test_real_world_parameter_names_build_working_tools():
+    """camelCase, reserved words, dots, unicode and quotes in parameter names: every tool is admitted and
+    runs, and a name differing only in case from another is the same column."""
+    hostile = {"noteTitle": S, "select": S, "a.b": S, "名前": S, 'x"; DROP TABLE note; --': S}
+    specs = [
+        _spec("create_note", "Create a note.", hostile, ["noteTitle"]),
+        _spec("get_note", "Return a note.", {"note_id": S}, ["note_id"]),
+        _spec(
+            "update_note_title",
+            "Change a note's title.",
+            {"note_id": S, "notetitle": S},
+            ["note_id", "notetitle"],
+        ),
+        _spec("list_notes", "List notes.", {}, []),
+    ]
+    env, snapshot, report = build_environment("notes", "notes", specs)
+    assert sorted(t["name"] for t in env.tools) == [
+        "create_note",
+        "get_note",
+        "list_notes",
+        "update_note_title",
+    ]
+    note = next(t for t in env.tables if t.name == "note")
+    assert sum(c.name.casefold() == "notetitle" for c in note.columns) == 1
+    ep = Episode(env, snapshot)
+    try:
+        made = ep.call("create_note", {"noteTitle": "Q3 plan", "select": "1; DROP TABLE note", "名前": "x"})
+        assert made.ok, made.output
+        key = made.output["note_id"]
+        assert ep.call("update_note_title", {"note_id": key, "notetitle": "Q4 plan"}).ok
+        got = ep.call("get_note", {"note_id": key})
+        assert (
+            got.ok and got.output["noteTitle"] == "Q4 plan" and got.output["select"] == "1; DROP TABLE note"
+        )
+    finally:
+        ep.close()
 
 
 def test_arguments_are_checked_against_the_schema(airline):

@@ -3,6 +3,7 @@
 import json
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,8 +66,11 @@ def test_heldout_share_is_stratified_by_length_and_mix(airline):
     assert len({t.length for t in held}) >= 4
 
 
-def test_intent_states_values_the_agent_cannot_look_up_and_never_names_tools(airline):
-    batch = sample_tasks(airline.env, airline.path, airline.edges, TaskConfig(n_chains=30))
+@pytest.mark.parametrize("own_words", [0.0, 1.0])
+def test_intent_states_values_the_agent_cannot_look_up_and_never_names_tools(airline, own_words):
+    batch = sample_tasks(
+        airline.env, airline.path, airline.edges, TaskConfig(n_chains=30, own_words=own_words)
+    )
     tool_names = {t["name"] for t in airline.env.tools}
     for t in batch.tasks:
         assert len(t.intent_parts) == len(t.gold_calls)
