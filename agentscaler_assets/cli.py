@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialise the whole lineage: catalog → domains → models → scores")
     run.add_argument("--config", type=Path, help="YAML run config ({ops: {asset_name: {config: ...}}})")
     run.add_argument(
-        "--profile", choices=["local", "endpoint", "cluster"], help="overrides AGENTSCALER_PROFILE"
+        "--profile", choices=["local", "large", "endpoint", "cluster"], help="overrides AGENTSCALER_PROFILE"
     )
     args = parser.parse_args(argv)
 

@@ -101,8 +101,8 @@ class TasksConfig(Config):
     defaults), `general_heldout_fraction` of a general training domain's (none by default: general
     held-out tasks come from the held-out domains)."""
 
-    n_chains: int = Field(default=280, ge=1)
-    vertical_n_chains: int = Field(default=480, ge=1)
+    n_chains: int = Field(default=320, ge=1)
+    vertical_n_chains: int = Field(default=600, ge=1)
     min_length: int = 1
     max_length: int = 8
     heldout_fraction: float = Field(default=0.1, ge=0.0, le=1.0)

@@ -235,6 +235,9 @@ def _sft_dataset(
     return MaterializeResult(
         metadata={
             "examples": frame.height,
+            "tool_calls": sum(
+                len(m.get("tool_calls") or []) for text in frame["messages"] for m in json.loads(text)
+            ),
             "train": int((frame["split"] == "train").sum()),
             "validation": int((frame["split"] == "validation").sum()),
             "duplicates_dropped": len(rows) - frame.height,

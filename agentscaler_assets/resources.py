@@ -172,7 +172,7 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     # conversations with JSON tool schemas, as a model with its own tool template (a Qwen3, say) expects.
     compact: bool = True
     compact_window: int = Field(default=0, ge=0)
-    compact_tool_budget: int = Field(default=480, ge=16)
+    compact_tool_budget: int = Field(default=640, ge=16)
     max_examples: int = Field(default=0, ge=0)
     # A compact conversation is ~1,000 tokens (8-call chains up to ~2,500); a whole one with its JSON tool
     # schemas ~3,200. Longer ones are dropped and counted (`rows_dropped_too_long`).
@@ -202,11 +202,34 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     accelerate_config_file: str = ""
 
 
+# The `large` profile: the same offline lineage (scripted user and teacher) with a from-scratch model and a
+# step budget sized for one GPU (about 29M parameters, 2,400 + 800 optimizer steps of 8 conversations
+# each), where the default's 4.2M parameters and 280 + 120 steps of 4 are what 2 CPU cores
+# afford. The data and evaluation knobs (`domain_tasks` n_chains, `benchmark_scores` graded turns) are op
+# config and combine with it.
+LARGE_TINY_MODEL = TrainingSettings(
+    hidden_size=512,
+    num_hidden_layers=8,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    intermediate_size=1536,
+    vocab_size=8192,
+    gradient_accumulation_steps=8,
+    phase1_max_steps=2400,
+    phase2_max_steps=800,
+    phase1_learning_rate=1e-3,
+    phase2_learning_rate=1e-3,
+    max_validation_rows=64,
+)
+
+
 def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
     profile = profile or os.environ.get("AGENTSCALER_PROFILE", "local")
     storage = StorageRoot(root=os.environ.get("AGENTSCALER_HOME", ""))
     if profile == "local":
         return {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
+    if profile == "large":
+        return {"storage": storage, "llm": LanguageModels(), "training": LARGE_TINY_MODEL}
     if profile in ("endpoint", "cluster"):
         llm = LanguageModels(
             teacher="openai",
@@ -233,4 +256,4 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
                 launcher="accelerate",
             )
         return {"storage": storage, "llm": llm, "training": training}
-    raise ValueError(f"unknown AGENTSCALER_PROFILE {profile!r} (local | endpoint | cluster)")
+    raise ValueError(f"unknown AGENTSCALER_PROFILE {profile!r} (local | large | endpoint | cluster)")

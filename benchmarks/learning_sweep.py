@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=300, help="validation turns per group")
     ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of both phases")
     ap.add_argument("--accum", type=int, default=4, help="conversations per optimizer step")
-    ap.add_argument("--tool-budget", type=int, default=480, help="tokens of the compact tool block")
+    ap.add_argument("--tool-budget", type=int, default=640, help="tokens of the compact tool block")
     ap.add_argument("--scheduler", default="cosine", help="transformers scheduler name")
     ap.add_argument("--keep", type=Path, help="keep each configuration's models under this folder")
     ap.add_argument("--unguided", action="store_true", help="score without guided tool names")

@@ -23,7 +23,7 @@ from dagster._core.test_utils import create_run_for_test
 from agentscaler_assets import main_job
 from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS, ALL_JOBS, defs
 from agentscaler_assets.jobs import CATALOG_STAGE_ASSETS, DOMAIN_STAGE_ASSETS, automation_on
-from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
+from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings, resources_for_profile
 from agentscaler_assets.schedules import CRON_ENV, DEFAULT_CRON, make_resynthesis_schedule
 from agentscaler_assets.sensors import (
     WATCH_ENV,
@@ -219,3 +219,14 @@ def test_following_the_sensors_runs_the_lineage(monkeypatch, instance, spec_fold
     assert sorted(r.partition_key for r in again) == sorted(keys)
     old_keys = {r.run_key for r in requests}
     assert not old_keys & {r.run_key for r in again}
+
+
+def test_profiles_scale_the_same_lineage_and_an_unknown_one_is_named(monkeypatch):
+    monkeypatch.delenv("AGENTSCALER_PROFILE", raising=False)
+    local, large = resources_for_profile("local")["training"], resources_for_profile("large")["training"]
+    assert resources_for_profile()["training"] == local
+    assert large.hidden_size > local.hidden_size and large.num_hidden_layers > local.num_hidden_layers
+    assert large.phase1_max_steps > local.phase1_max_steps and large.base_model == local.base_model == ""
+    assert resources_for_profile("large")["llm"] == resources_for_profile("local")["llm"]  # still offline
+    with pytest.raises(ValueError, match="'huge'"):
+        resources_for_profile("huge")
