@@ -47,8 +47,8 @@ def _result_text(result: Any) -> str:
     return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
 
 
-def _execute(scenario: Scenario, calls: list[Call]) -> list[Any]:
-    return [scenario.call(name, args) for call in calls for name, args in call.items()]
+def _execute(scenario: Scenario, calls: list[Call]) -> tuple[list[Any], bool]:
+    return scenario.execute([(name, args) for call in calls for name, args in call.items()])
 
 
 def _feed_results(msg: dict[str, Any], results: list[Any], history: list[dict[str, Any]]) -> None:
@@ -87,8 +87,9 @@ async def _agent_step(setup: EpisodeSetup, ep: Episode) -> tuple[bool, str, str]
     text = msg.get("content") or ""
     if calls:
         ep.process.append(render_calls(calls))
-        _feed_results(msg, _execute(setup.scenario, calls), ep.messages)
-        ep.executed += 1
+        results, counted = _execute(setup.scenario, calls)
+        _feed_results(msg, results, ep.messages)
+        ep.executed += counted
     return bool(calls), text, err
 
 
@@ -172,8 +173,7 @@ def replay_gold(item: AceBenchItem, scenario: Scenario) -> Episode:
         if calls is None:
             ep.notes.append(f"milestone step not parseable: {step[:80]}")
             continue
-        _execute(scenario, calls)
-        ep.executed += 1
+        ep.executed += _execute(scenario, calls)[1]
     return ep
 
 

@@ -1,12 +1,17 @@
 """The simulated phone apps of ACEBench's agent tasks (device, messages, reminders, food delivery).
 
-Behaviour is reimplemented from what ACEBench documents and its tasks need: the same preconditions (Wi-Fi,
-device login, platform login, capacity, balance), the same state changes, and the same saved attributes
-that its final-state check compares. The apps' starting data (users, inbox, reminders, merchants and menus)
-is not ours to restate: it is read from the user's ACEBench checkout by parsing the scenario modules with
-`ast` and taking the literal `self.<attr> = ...` assignments of each class's `__init__` (never importing or
-running that code). A class whose source is not found, or that we do not implement (Travel), makes the task
-skipped with the reason, rather than scored against invented data.
+Behaviour is reimplemented from ACEBench's scenario classes, call for call: the same preconditions (Wi-Fi,
+device login, platform login, capacity, balance), the same state changes, the same replies (messages,
+shapes, and the "Error during execution: ..." text of a call that raises there, such as a sent message
+without a `time` in a date lookup), and the same saved attributes that its final-state check compares.
+`benchmarks/acebench_agent_crosscheck.py` runs both on the same calls and prints where they differ.
+
+The apps' starting data (users, inbox, reminders, merchants and menus, flights) is not ours to restate: it
+is read from the user's ACEBench checkout by parsing the scenario modules with `ast` and taking the literal
+`self.<attr> = ...` assignments of each class's `__init__` (never importing or running that code). The
+same parse gives the public methods the checkout's class defines, and only those can be called: the
+English and Chinese classes differ (the Chinese reminders add `search_reminders` and `mark_as_notified`).
+A class whose source is not found, or that we do not implement, is an error naming the class.
 
 As in ACEBench, each involved class is its own instance with its own Wi-Fi / login flags, and a call is sent
 to every involved instance that has the method (so `turn_on_wifi()` switches all of them on).
@@ -17,22 +22,38 @@ from __future__ import annotations
 import ast
 import copy
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from evals.acebench.travel import Travel
 
 SAVED_ATTRS = {
     "BaseApi": ("wifi", "logged_in"),
     "MessageApi": ("inbox",),
     "ReminderApi": ("reminder_list",),
     "FoodPlatform": ("users", "logged_in_users", "orders"),
+    "Travel": ("users", "reservations"),
 }
 _MODULE = {
     "BaseApi": "phone_platform/base_api.py",
     "MessageApi": "phone_platform/message.py",
     "ReminderApi": "phone_platform/reminder.py",
     "FoodPlatform": "phone_platform/food_services.py",
+    "Travel": "travel.py",
 }
+
+
+# ACEBench's multi_turn execution answers a call that raises with its error template unformatted (this
+# literal text, the exception's message lost) and runs none of the step's later calls.
+MULTI_TURN_ERROR = "Error during execution: {str(e)}"
+# A function no involved class defines runs nothing there: the step's previous reply is repeated for it, or,
+# as its first call, the loop's unbound result variable raises this (Python 3.11's wording).
+UNBOUND_RESULT = (
+    "Error during execution: cannot access local variable 'func_call_result' where it is not associated "
+    "with a value"
+)
 
 
 class ScenarioUnavailable(LookupError):
@@ -46,7 +67,8 @@ def _status(ok: bool, message: str, **extra: Any) -> dict[str, Any]:
 class BaseApi:
     """Device state shared by every app: Wi-Fi and device login."""
 
-    def __init__(self, defaults: dict[str, Any]) -> None:
+    def __init__(self, defaults: dict[str, Any], language: str = "en") -> None:
+        """`language` is the data's; the phone apps compare no argument with words of it."""
         self.wifi = False
         self.logged_in = True
         for key, val in copy.deepcopy(defaults).items():
@@ -107,8 +129,10 @@ class MessageApi(BaseApi):
         if not self.logged_in:
             return _status(False, "Device not logged in, unable to view message information")
         sender, receiver = self._user_id(sender_name), self._user_id(receiver_name)
-        if sender is None or receiver is None:
-            return _status(False, "Sender or receiver does not exist")
+        if sender is None:
+            return _status(False, "Sender does not exist")
+        if receiver is None:
+            return _status(False, "Receiver does not exist")
         found = [
             {"id": mid, "sender": sender_name, "receiver": receiver_name, "message": m["message"]}
             for mid, m in self.inbox.items()
@@ -125,32 +149,36 @@ class MessageApi(BaseApi):
         if uid is None:
             return _status(False, "User does not exist")
         found = [
-            {"id": mid, **m}
+            {"id": mid, "sender_id": m["sender_id"], "receiver_id": m["receiver_id"], "message": m["message"]}
             for mid, m in self.inbox.items()
             if uid in (m["sender_id"], m["receiver_id"]) and keyword.lower() in m["message"].lower()
         ]
-        return {"status": True, "messages": found} if found else _status(False, "No messages found")
+        if not found:
+            return _status(False, "No messages found containing the keyword")
+        return {"status": True, "messages": found}
 
     def get_all_message_times_with_ids(self) -> dict[Any, Any]:
         if not self.logged_in:
-            return _status(False, "Device not logged in, unable to retrieve message times")
-        return {mid: m.get("time") for mid, m in self.inbox.items()}
+            return _status(
+                False,
+                "Device not logged in, unable to retrieve all message times and their corresponding "
+                "message IDs.",
+            )
+        # A message sent during the task has no `time`: the KeyError becomes the call's error, as there.
+        return {mid: m["time"] for mid, m in self.inbox.items()}
 
     def _dated(self, pick_latest: bool) -> dict[str, Any]:
+        word = "latest" if pick_latest else "earliest"
         if not self.logged_in:
-            return _status(False, "Device not logged in, unable to retrieve the message ID")
+            return _status(False, f"Device not logged in, unable to retrieve the {word} sent message ID.")
         if not self.inbox:
             return _status(False, "No message records found")
-        # ACEBench compares dated messages only; one sent during the task has no time and breaks its
-        # lookup with an error, which we report the same way.
-        if any("time" not in m for m in self.inbox.values()):
-            return _status(False, "Error during execution: a message has no time")
-        dated = [(datetime.strptime(m["time"], "%Y-%m-%d"), mid) for mid, m in self.inbox.items()]
-        best = dated[0]
-        for when, mid in dated[1:]:
-            if (when > best[0]) if pick_latest else (when < best[0]):
+        best: tuple[datetime, Any] | None = None
+        for mid, m in self.inbox.items():  # an undated message raises KeyError('time'), as there
+            when = datetime.strptime(m["time"], "%Y-%m-%d")
+            if best is None or ((when > best[0]) if pick_latest else (when < best[0])):
                 best = (when, mid)
-        word = "latest" if pick_latest else "earliest"
+        assert best is not None
         return _status(True, f"The {word} message ID is {best[1]}", message_id=best[1])
 
     def get_latest_message_id(self) -> dict[str, Any]:
@@ -258,16 +286,17 @@ class FoodPlatform(BaseApi):
             return _status(False, f"User {username} is not logged in to the food platform")
         if merchant_name not in self.merchant_list:
             return _status(False, "Merchant does not exist")
-        menu = {p["product"]: p["price"] for p in self.merchant_list[merchant_name]["menu"]}
         total, lines = 0.0, []
-        for item in items if isinstance(items, list) else []:
+        for item in items:  # anything but a list of objects raises there too (`.get` of a non-dict)
             product, quantity = item.get("product"), item.get("quantity", 1)
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+            if not isinstance(quantity, int) or quantity <= 0:  # `True` counts as 1, as there
                 return _status(False, f"Invalid quantity {quantity} for product {product}")
-            if product not in menu:
+            menu = self.merchant_list[merchant_name]["menu"]
+            price = next((p["price"] for p in menu if p["product"] == product), None)
+            if price is None:
                 return _status(False, f"Product {product} does not exist in {merchant_name}'s menu")
-            total += menu[product] * quantity
-            lines.append({"product": product, "quantity": quantity, "price_per_unit": menu[product]})
+            total += price * quantity
+            lines.append({"product": product, "quantity": quantity, "price_per_unit": price})
         if total > self.users[username]["balance"]:
             return _status(False, "Insufficient balance to place the order")
         self.users[username]["balance"] -= total
@@ -292,46 +321,59 @@ class FoodPlatform(BaseApi):
         return {"status": True, "orders": found} if found else _status(False, "No matching orders found")
 
 
-APP_CLASSES: dict[str, type[BaseApi]] = {
+App = BaseApi | Travel
+
+APP_CLASSES: dict[str, type[App]] = {
     "BaseApi": BaseApi,
     "MessageApi": MessageApi,
     "ReminderApi": ReminderApi,
     "FoodPlatform": FoodPlatform,
+    "Travel": Travel,
 }
 
 
-def _init_literals(path: Path, class_name: str) -> dict[str, Any] | None:
-    """Literal `self.x = ...` assignments in `class_name.__init__` of a Python file, read with `ast`."""
+@dataclass(frozen=True)
+class ClassSource:
+    """What the checkout's source says about one scenario class: starting attributes, public methods."""
+
+    defaults: dict[str, Any]
+    methods: frozenset[str]
+
+
+def _class_node(path: Path, class_name: str) -> ast.ClassDef | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
         return None
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            for fn in node.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
-                    out: dict[str, Any] = {}
-                    for stmt in ast.walk(fn):
-                        target, value = None, None
-                        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-                            target, value = stmt.targets[0], stmt.value
-                        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                            target, value = stmt.target, stmt.value
-                        if (
-                            isinstance(target, ast.Attribute)
-                            and isinstance(target.value, ast.Name)
-                            and target.value.id == "self"
-                        ):
-                            try:
-                                out[target.attr] = ast.literal_eval(value)
-                            except (ValueError, TypeError, SyntaxError, RecursionError):
-                                continue
-                    return out
-    return None
+    return next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
 
 
-def scenario_defaults(root: Path, language: str, kind: str, class_name: str) -> dict[str, Any]:
-    """Starting attributes of one app class for `kind` (multi_step | multi_turn) from the checkout.
+def _init_literals(node: ast.ClassDef) -> dict[str, Any]:
+    """Literal `self.x = ...` assignments in the class's `__init__`."""
+    out: dict[str, Any] = {}
+    init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+    for stmt in ast.walk(init) if init else ():
+        target, value = None, None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        is_self = isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+        if is_self and target.value.id == "self":  # type: ignore[union-attr]
+            try:
+                out[target.attr] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                continue
+    return out
+
+
+def _public_methods(node: ast.ClassDef) -> set[str]:
+    return {f.name for f in node.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")}
+
+
+def class_source(root: Path, language: str, kind: str, class_name: str) -> ClassSource:
+    """Starting attributes and public methods (its own and its scenario base classes') of one app class for
+    `kind` (multi_step | multi_turn), from the checkout.
 
     ACEBench has moved these modules between releases, so the kind's own folder is tried first, then the
     other kind's (multi_step reuses multi_turn's base class), then the merged `model_inference/scenarios/`.
@@ -339,55 +381,80 @@ def scenario_defaults(root: Path, language: str, kind: str, class_name: str) -> 
     if class_name not in APP_CLASSES:
         raise ScenarioUnavailable(f"scenario class {class_name} is not implemented")
     other = "multi_turn" if kind == "multi_step" else "multi_step"
-    rel = _MODULE[class_name]
     for folder in (kind, other, "scenarios"):
-        path = root / "model_inference" / folder / f"scenarios{language}" / rel
-        if path.is_file():
-            found = _init_literals(path, class_name)
-            if found is not None:
-                return found
+        path = root / "model_inference" / folder / f"scenarios{language}" / _MODULE[class_name]
+        node = _class_node(path, class_name) if path.is_file() else None
+        if node is None:
+            continue
+        methods = _public_methods(node)
+        for base in node.bases:
+            if isinstance(base, ast.Name) and base.id in _MODULE:
+                methods |= class_source(root, language, kind, base.id).methods
+        return ClassSource(_init_literals(node), frozenset(methods))
     raise ScenarioUnavailable(f"source of scenario class {class_name} not found under {root}/model_inference")
 
 
 class Scenario:
     """The involved app instances of one task, a call dispatcher, and the state ACEBench saves."""
 
-    def __init__(self, apps: dict[str, BaseApi]) -> None:
+    def __init__(
+        self, apps: dict[str, App], methods: dict[str, frozenset[str]] | None = None, kind: str = "multi_step"
+    ) -> None:
         self.apps = apps
+        # The public methods each class defines in the checkout (None: whatever our class has).
+        self.methods = methods
+        self.kind = kind  # multi_step | multi_turn: they differ in what a failing call does to its step
 
     @classmethod
     def build(
         cls, root: Path, language: str, kind: str, involved: list[str], initial_config: dict[str, Any]
     ) -> Scenario:
-        apps = {}
+        apps, methods = {}, {}
         for name in involved:
-            app = (
-                APP_CLASSES[name](scenario_defaults(root, language, kind, name))
-                if name in APP_CLASSES
-                else None
-            )
-            if app is None:
-                raise ScenarioUnavailable(f"scenario class {name} is not implemented")
+            source = class_source(root, language, kind, name)
+            app = APP_CLASSES[name](source.defaults, language)
             # ACEBench loads the class's own config, then BaseApi's over it.
             app._load_scenario(copy.deepcopy(initial_config.get(name, {})))
             app._load_scenario(copy.deepcopy(initial_config.get("BaseApi", {})))
-            apps[name] = app
-        return cls(apps)
+            apps[name], methods[name] = app, source.methods
+        return cls(apps, methods, kind)
+
+    def _has(self, name: str, cls: str, app: App) -> bool:
+        if name.startswith("_") or not callable(getattr(app, name, None)):
+            return False
+        return self.methods is None or name in self.methods[cls]
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
-        """Run `name(**args)` on every involved app that has it; the last result is returned."""
-        targets = [
-            a for a in self.apps.values() if not name.startswith("_") and callable(getattr(a, name, None))
-        ]
+        """One call as a step of its own (see `execute`)."""
+        return self.execute([(name, args)])[0][0]
+
+    def _call(self, name: str, args: dict[str, Any], previous: list[Any]) -> tuple[Any, bool]:
+        """(result, raised): `name(**args)` on every involved app that has it, the last result kept. What
+        raises there (a bad argument name or type, a missing key) comes back as ACEBench's error text; a
+        name no involved app has answers with `previous` (the step's last reply), as there."""
+        targets = [app for cls, app in self.apps.items() if self._has(name, cls, app)]
         if not targets:
-            return f"Error during execution: name '{name}' is not defined"
+            return (previous[-1], False) if previous else (UNBOUND_RESULT, True)
         result: Any = None
         for app in targets:
             try:
                 result = getattr(app, name)(**args)
-            except (TypeError, KeyError, ValueError, AttributeError) as exc:
-                return f"Error during execution: {exc}"
-        return result
+            except Exception as exc:  # any exception of the call is its result, as there
+                return f"Error during execution: {exc}", True
+        return result, False
+
+    def execute(self, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[Any], bool]:
+        """One step's calls in order: (results, whether the step counts as executed). In multi_step a
+        failing call's error is its result and the step goes on; in multi_turn the step stops there,
+        answers `MULTI_TURN_ERROR` alone, and leaves no state behind if no other step succeeds (ACEBench
+        keeps the instances of steps that did not raise)."""
+        results: list[Any] = []
+        for name, args in calls:
+            result, raised = self._call(name, args, results)
+            if raised and self.kind == "multi_turn":
+                return [MULTI_TURN_ERROR], False
+            results.append(result)
+        return results, True
 
     def state(self) -> list[dict[str, dict[str, Any]]]:
         """The saved attributes per class, through JSON as ACEBench stores them (int keys become strings)."""

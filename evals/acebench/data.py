@@ -43,6 +43,7 @@ class AceBenchItem:
     involved_classes: list[str] = field(default_factory=list)
     mile_stone: list[Any] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # "<data file>:<line>", for errors that name the item's place
 
     @property
     def unit(self) -> str:
@@ -147,4 +148,5 @@ def _item(rec: dict, ans: dict, category: str, sub: str, path: Path, lineno: int
         involved_classes=list(rec.get("involved_classes") or []),
         mile_stone=list(ans.get("mile_stone") or []),
         raw=rec,
+        source=f"{path}:{lineno}",
     )

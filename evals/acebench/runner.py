@@ -54,6 +54,7 @@ FAILURE_CATEGORIES = (
     "error_detection",
     "error_correction",
     "wrong_final_state",
+    "scenario_unavailable",
 )
 Agent = ChatBackend | Literal["gold"]
 
@@ -95,7 +96,6 @@ class AceBenchResult:
     process_accuracy: float | None = None  # agent and normal multi-turn: mean process accuracy
     per_subcategory_process: dict[str, float] = field(default_factory=dict)
     terminations: dict[str, int] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
     records: list[ItemRecord] = field(default_factory=list)
     wall_s: float = 0.0
 
@@ -204,13 +204,16 @@ async def _judge_single(item: AceBenchItem, agent: Agent) -> ItemRecord:
 
 async def _judge_agent(
     data: AceBenchData, item: AceBenchItem, agent: Agent, user: ChatBackend | None, max_steps: int
-) -> ItemRecord | dict[str, str]:
+) -> ItemRecord:
+    """One agent item; a scenario class that cannot be run is a failure naming the item, never a skip."""
     try:
         scenario = Scenario.build(
             data.root, data.language, item.subcategory, item.involved_classes, item.initial_config
         )
     except ScenarioUnavailable as exc:
-        return {"id": item.id, "reason": str(exc)}
+        return ItemRecord(
+            item.id, item.subcategory, item.unit, False, "scenario_unavailable", error=f"{item.source}: {exc}"
+        )
     if agent == "gold":
         ep = replay_gold(item, scenario)
     else:
@@ -319,15 +322,13 @@ async def arun_acebench(
             items = [it for it in items if it.subcategory != "multi_turn"]
     sem = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(item: AceBenchItem) -> ItemRecord | dict[str, str]:
+    async def one(item: AceBenchItem) -> ItemRecord:
         async with sem:
             if category == "agent":
                 return await _judge_agent(data, item, agent, user, max_steps)
             return await _judge_single(item, agent)
 
-    outcomes = await asyncio.gather(*(one(it) for it in items))
-    result.skipped = [o for o in outcomes if isinstance(o, dict)]
-    _summarise(result, [o for o in outcomes if isinstance(o, ItemRecord)])
+    _summarise(result, list(await asyncio.gather(*(one(it) for it in items))))
     result.wall_s = round(time.monotonic() - start, 3)
     return result
 
@@ -347,7 +348,8 @@ def run_acebench(
 
     `max_items` > 0 scores a seeded sample of that many units; agent multi_turn items need `user` (a
     ChatBackend playing the user) unless the agent is "gold", else they are not run and `status` is
-    `needs_user_simulator`. Items whose scenario cannot be run honestly are listed in `skipped`.
+    `needs_user_simulator`. An agent item whose scenario class cannot be run is a failure
+    (`scenario_unavailable`, its error naming the data file, line and class), counted in `n`.
     """
     return asyncio.run(
         arun_acebench(

@@ -110,9 +110,7 @@ def test_gold_replay_scores_one(data, category):
     assert res.ci_high == 1.0 and 0.0 < res.ci_low < 1.0
     if category == "agent":
         assert res.process_accuracy == 1.0
-        assert res.skipped == [
-            {"id": "agent_multi_step_2", "reason": "scenario class Travel is not implemented"}
-        ]
+        assert res.per_subcategory == {"multi_step": (3, 3), "multi_turn": (1, 1)}  # Travel included
     json.dumps(res.to_dict())  # JSON-able
 
 
@@ -194,6 +192,22 @@ def test_special_rules_are_text_matches(data):
         data, "special", Scripted([tool_call("Flight_book", origin="Porto")] * 3), concurrency=1
     )
     assert called.failures == {"unexpected_call": 3}
+
+
+def test_unknown_scenario_class_fails_the_item_and_names_file_line_and_class(tmp_path):
+    root = tmp_path / "ace"
+    shutil.copytree(FIXTURE, root)
+    path = root / "data_all" / "data_en" / "data_agent_multi_step.json"
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["involved_classes"] = ["BaseApi", "Finance"]  # a class ACEBench names but ships no module for
+    path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    res = run_acebench(load_acebench(root), "agent", "gold")
+    bad = next(r for r in res.records if r.id == "agent_multi_step_0")
+    assert not bad.solved and bad.category == "scenario_unavailable"
+    assert bad.error == f"{path}:1: scenario class Finance is not implemented"
+    assert res.n == 4 and res.successes == 3  # counted in the denominator, never skipped
+    assert res.failures == {"scenario_unavailable": 1}
 
 
 def test_agent_final_state_and_milestones_on_hand_made_calls(data):
