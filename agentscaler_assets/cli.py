@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     with DagsterInstance.get() as instance:
         report = run_main_job(instance, run_config, on_run=on_run)
     total = time.perf_counter() - start
+    if report.failed:
+        print(f"failed: {', '.join(report.failed)} (their errors are in the runs above and in dagster dev)")
     print(
         f"main job {'succeeded' if report.ok else 'FAILED'} in {total:.0f}s ({len(report.runs)} runs); "
         f"browse it with: DAGSTER_HOME={home} dagster dev",

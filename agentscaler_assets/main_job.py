@@ -46,6 +46,11 @@ class MainJobReport:
     def ok(self) -> bool:
         return all(r[2] for r in self.runs)
 
+    @property
+    def failed(self) -> list[str]:
+        """`stage` or `stage:partition` of every run that failed."""
+        return [stage if part == "-" else f"{stage}:{part}" for stage, part, ok, _ in self.runs if not ok]
+
 
 QUIET_CONSOLE = {"console": {"config": {"log_level": "INFO"}}}
 
@@ -63,7 +68,11 @@ def run_main_job(
     resources: dict[str, Any] | None = None,
     on_run: Callable[[str, str, bool, float], None] | None = None,
 ) -> MainJobReport:
-    """Materialise every asset of the lineage, every domain partition included; stops at the first failure."""
+    """Materialise every asset of the lineage, every domain partition included.
+
+    Every domain partition runs even when one fails (the others' work is kept, and all their errors are
+    seen at once); the job then stops before training, whose datasets need every domain. Any other failed
+    stage stops the job there."""
     run_config = run_config or {}
     resources = resources or resources_for_profile()
     report = MainJobReport()
@@ -88,9 +97,11 @@ def run_main_job(
 
     if not run("catalog", CATALOG_STAGE):
         return report
-    for slug in instance.get_dynamic_partitions(domain_partitions.name):
-        if not run("domain", DOMAIN_STAGE, slug):
-            return report
+    domains_ok = [
+        run("domain", DOMAIN_STAGE, slug) for slug in instance.get_dynamic_partitions(domain_partitions.name)
+    ]
+    if not all(domains_ok):
+        return report
     if not run("training", TRAINING_STAGE):
         return report
     for bench in BENCHMARKS:

@@ -270,3 +270,25 @@ def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
     assert f"| sft_phase2 | near | {kept} | {excluded} | {kept - excluded} |" in counts
     assert near["excluded_contaminated"].value > 0
     assert build("none")["excluded_contaminated"].value == 0
+
+
+def test_a_failed_domain_lets_the_other_domains_run_and_stops_before_training(monkeypatch):
+    """The failure policy alone: `materialize` is replaced by a recorder that fails one domain partition."""
+    import agentscaler_assets.main_job as main_job
+
+    launched: list[tuple[str, str | None]] = []
+
+    class Result:
+        def __init__(self, success: bool) -> None:
+            self.success = success
+
+    def fake_materialize(_assets, selection, partition_key=None, tags=None, **_kw) -> Result:
+        launched.append((tags["agentscaler/stage"], partition_key))
+        return Result(partition_key != "bad")
+
+    monkeypatch.setattr(main_job, "materialize", fake_materialize)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("domain", ["alpha", "bad", "omega"])
+        report = run_main_job(instance, {}, resources={})
+    assert launched == [("catalog", None), ("domain", "alpha"), ("domain", "bad"), ("domain", "omega")]
+    assert not report.ok and report.failed == ["domain:bad"]
