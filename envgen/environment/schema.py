@@ -12,6 +12,7 @@ Rules (documented in README's catalog conventions):
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,33 @@ INSERT_VERBS = {
     "file",
     "make",
     "send",
+    # what real catalogs call creating something (a post, a file, a follow, a copy)
+    "post",
+    "upload",
+    "insert",
+    "publish",
+    "invite",
+    "follow",
+    "mkdir",
+    "touch",
+    "write",
+    "save",
+    "reserve",
+    "order",
+    "share",
+    "like",
+    "star",
+    "comment",
+    "reply",
+    "join",
+    "attach",
+    "copy",
+    "cp",
+    "clone",
+    "fork",
+    "import",
+    "append",
+    "record",
 }
 UPDATE_VERBS = {
     "update",
@@ -76,8 +104,55 @@ UPDATE_VERBS = {
     "mark",
     "transfer",
     "return",
+    # what real catalogs call changing something in place
+    "move",
+    "mv",
+    "rename",
+    "edit",
+    "patch",
+    "put",
+    "enable",
+    "disable",
+    "toggle",
+    "archive",
+    "unarchive",
+    "restore",
+    "pin",
+    "unpin",
+    "reset",
+    "rate",
+    "vote",
+    "lock",
+    "unlock",
+    "mute",
+    "unmute",
+    "pause",
+    "accept",
+    "decline",
+    "verify",
+    "renew",
+    "extend",
+    "redeem",
 }
-DELETE_VERBS = {"delete", "remove"}
+DELETE_VERBS = {
+    "delete",
+    "remove",
+    "rm",
+    "rmdir",
+    "unlink",
+    "unfollow",
+    "unsubscribe",
+    "revoke",
+    "clear",
+    "erase",
+    "purge",
+    "destroy",
+    "drop",
+    "unstar",
+    "unlike",
+    "dismiss",
+    "discard",
+}
 ALL_VERBS = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
 
 
@@ -108,10 +183,36 @@ class ToolShape:
 HTTP_ACTIONS = {"post": "insert", "put": "update", "patch": "update", "delete": "delete"}
 
 
+# Write verbs a description may open with ("Creates a folder", "Delete a tweet"), kept to words that
+# rarely open a read's description as nouns ("Returns the...", "Orders of a user", "Books by an author").
+DESCRIPTION_VERBS = {
+    "create", "add", "update", "change", "modify", "set", "delete", "remove", "cancel", "move", "rename",
+    "edit", "upload", "post", "send", "publish", "insert", "follow", "unfollow", "erase", "purge", "destroy",
+    "enable", "disable", "reset", "register", "subscribe", "unsubscribe", "submit", "assign", "approve",
+    "reject", "activate", "deactivate", "write", "save", "append", "revoke",
+}  # fmt: skip
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def leading_verb(spec: ToolSpec) -> str:
+    """The verb a tool's name starts with, in any naming style (`create_user`, `createUser`,
+    `CreateUser`, `create-user`, `mkdir`); when that word is no verb we know, a write verb opening its
+    description ("Moves a file ..." -> `move`, see DESCRIPTION_VERBS), so a write is not taken for a read."""
+    words = _NAME_WORD.findall(spec.name)
+    verb = words[0].lower() if words else ""
+    if verb in ALL_VERBS:
+        return verb
+    first = (spec.description.split() or [""])[0].lower().strip(".,:;")
+    for base in (first, first[:-1], first[:-2]):  # creates -> create, pushes -> push
+        if base in DESCRIPTION_VERBS:
+            return base
+    return verb
+
+
 def classify(spec: ToolSpec) -> str:
-    """get | list | insert | update | delete, from the tool's leading verb, else from the HTTP method its
-    source declared (POST inserts, PUT/PATCH update, DELETE deletes), else a read."""
-    verb = spec.name.split("_", 1)[0].lower()
+    """get | list | insert | update | delete, from the tool's leading verb (`leading_verb`), else from the
+    HTTP method its source declared (POST inserts, PUT/PATCH update, DELETE deletes), else a read."""
+    verb = leading_verb(spec)
     if verb in INSERT_VERBS:
         return "insert"
     if verb in UPDATE_VERBS:
