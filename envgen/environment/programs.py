@@ -132,6 +132,12 @@ class Table(_Strict):
         exact = next((c for c in self.columns if c.name == name), None)
         return exact or next((c for c in self.columns if c.name.casefold() == name.casefold()), None)
 
+    def key_value(self, number: int) -> str | int:
+        """The key of the `number`-th record, typed like the key: `1001` for an integer id (an API whose
+        `user_id` is an integer must get integers), else the catalog-style `USR-1001`."""
+        key = self.column(self.key)
+        return number if key is not None and key.type == "integer" else f"{self.key_prefix}{number}"
+
 
 class EnvironmentDoc(_Strict):
     """A domain environment: tables, tools (as offered to agents, with returns), programs, seed recipe."""

@@ -185,10 +185,10 @@ class Interpreter:
                 return round(result, 2) if isinstance(result, float) else result
         raise ToolError("internal", f"unknown expression {expr!r}")
 
-    def next_key(self, table: Table) -> str:
+    def next_key(self, table: Table) -> str | int:
         keys = self.conn.execute(f"SELECT {quote(table.key)} FROM {quote(table.name)}").fetchall()
         nums = [int(m.group()) for (k,) in keys if (m := re.search(r"\d+$", str(k)))]
-        return f"{table.key_prefix}{max(nums, default=1000) + 1}"
+        return table.key_value(max(nums, default=1000) + 1)
 
     def _where(self, table: Table, where: dict[str, Expr]) -> tuple[str, list[Any]]:
         if not where:

@@ -278,12 +278,27 @@ def _merge_column(cols: dict[str, dict[str, Any]], name: str, schema: dict[str, 
         col["enum"] = merged
 
 
+def _key_types(shapes: list[ToolShape]) -> dict[str, str]:
+    """`*_id` names that some tool declares as integers (parameter or returned field)."""
+    out: dict[str, str] = {}
+    for s in shapes:
+        fields = {**s.spec.returned_object.get("properties", {}), **s.spec.properties}
+        for name, schema in fields.items():
+            if is_key(name) and isinstance(schema, dict) and schema.get("type") == "integer":
+                out[name] = "integer"
+    return out
+
+
 def derive_tables(shapes: list[ToolShape]) -> list[Table]:
-    """Tables for every entity the tools mention, keys first, references marked."""
+    """Tables for every entity the tools mention, keys first, references marked. A key is a string
+    (`USR-1001`) unless a tool declares it an integer, which then holds for every table that has it."""
+    key_types = _key_types(shapes)
     columns: dict[str, dict[str, dict[str, Any]]] = {}
     for s in shapes:
         cols = columns.setdefault(s.entity, {})
-        _merge_column(cols, s.key, {"type": "string", "description": f"Key of the {s.entity}."})
+        _merge_column(
+            cols, s.key, {"type": key_types.get(s.key, "string"), "description": f"Key of the {s.entity}."}
+        )
         returned = s.spec.returned_object.get("properties", {})
         if s.action != "delete":
             for name, schema in returned.items():
@@ -295,7 +310,11 @@ def derive_tables(shapes: list[ToolShape]) -> list[Table]:
         for name in [*returned, *s.spec.properties]:
             if is_key(name) and name != s.key:
                 ref = columns.setdefault(name[:-3], {})
-                _merge_column(ref, name, {"type": "string", "description": f"Key of the {name[:-3]}."})
+                key_schema = {
+                    "type": key_types.get(name, "string"),
+                    "description": f"Key of the {name[:-3]}.",
+                }
+                _merge_column(ref, name, key_schema)
     tables = []
     for entity, cols in sorted(columns.items()):
         key = f"{entity}_id"

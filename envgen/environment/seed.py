@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import sqlite3
 from functools import lru_cache
 from typing import Any
@@ -53,8 +54,14 @@ def _pick(name: str, words: tuple[str, ...]) -> bool:
     return any(w in name for w in words)
 
 
+def snake_name(name: str) -> str:
+    """The column's name as the lower-case snake words the rules match (`startDate` -> `start_date`,
+    `phoneNumber` -> `phone_number`, `Zip-Code` -> `zip_code`): real catalogs name fields every way."""
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()).strip("_")
+
+
 def _string(col: Column, fake: Faker) -> str:
-    n = col.name
+    n = snake_name(col.name)
     if n.endswith("email") or "email" in n:
         return fake.email()
     if "phone" in n:
@@ -94,23 +101,24 @@ def fake_value(col: Column, fake: Faker, rng: random.Random) -> Any:
         return rng.choice(col.enum)
     if col.type == "boolean":
         return rng.random() < 0.5
+    name = snake_name(col.name)
     if col.type == "integer":
         for words, (lo, hi) in _INT_RANGES.items():
-            if _pick(col.name, words):
+            if _pick(name, words):
                 return rng.randint(lo, hi)
         return rng.randint(1, 100)
     if col.type == "number":
-        if _pick(col.name, ("rating", "stars")):
+        if _pick(name, ("rating", "stars")):
             return round(rng.uniform(1, 5), 1)
-        if _pick(col.name, ("weight", "_kg", "_gb", "hours")):
+        if _pick(name, ("weight", "_kg", "_gb", "hours")):
             return round(rng.uniform(1, 40), 1)
-        if _pick(col.name, ("temperature", "setpoint", "celsius")):
+        if _pick(name, ("temperature", "setpoint", "celsius")):
             return round(rng.uniform(16, 26), 1)
-        if _pick(col.name, ("percent", "pct")):
+        if _pick(name, ("percent", "pct")):
             return round(rng.uniform(0, 100), 1)
-        if _pick(col.name, _LARGE_MONEY):
+        if _pick(name, _LARGE_MONEY):
             return round(rng.uniform(20_000, 900_000), -2)
-        if _pick(col.name, _MONEY):
+        if _pick(name, _MONEY):
             return round(rng.uniform(5, 900), 2)
         return round(rng.uniform(1, 1000), 2)
     return _string(col, fake)
@@ -147,14 +155,14 @@ def seed_database(conn: sqlite3.Connection, env: EnvironmentDoc) -> None:
     """Fill every table with `rows_per_table` rows; deterministic given the environment's seed."""
     fake = seeded_faker(env.seed)
     rng = random.Random(env.seed)
-    keys: dict[str, list[str]] = {}
+    keys: dict[str, list[str | int]] = {}
     for t in seed_order(env.tables):
         rows = []
         for i in range(env.rows_per_table):
             row = {}
             for c in t.columns:
                 if c.name == t.key:
-                    row[c.name] = f"{t.key_prefix}{1001 + i}"
+                    row[c.name] = t.key_value(1001 + i)
                 elif c.references and keys.get(c.references):
                     row[c.name] = rng.choice(keys[c.references])
                 else:

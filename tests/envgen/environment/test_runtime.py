@@ -98,6 +98,28 @@ def test_real_world_parameter_names_build_working_tools():
         ep.close()
 
 
+def test_integer_ids_are_seeded_and_created_as_integers():
+    """An API whose `tweet_id` is an integer gets integer ids (seeded and new), never `TWE-1007`."""
+    integer = {"type": "integer"}
+    specs = [
+        _spec("post_tweet", "Post a tweet.", {"text": S}, ["text"]),
+        _spec("get_tweet", "Return a tweet.", {"tweet_id": integer}, ["tweet_id"]),
+        _spec("delete_tweet", "Delete a tweet.", {"tweet_id": integer}, ["tweet_id"]),
+    ]
+    env, snapshot, _ = build_environment("microblog", "microblog", specs)
+    assert sorted(t["name"] for t in env.tools) == ["delete_tweet", "get_tweet", "post_tweet"]
+    ep = Episode(env, snapshot)
+    try:
+        seeded = ep.call("get_tweet", {"tweet_id": 1001})
+        assert seeded.ok and seeded.output["tweet_id"] == 1001
+        made = ep.call("post_tweet", {"text": "hello"})
+        assert made.ok and isinstance(made.output["tweet_id"], int) and made.output["tweet_id"] > 1001
+        assert ep.call("delete_tweet", {"tweet_id": made.output["tweet_id"]}).ok
+        assert not ep.call("get_tweet", {"tweet_id": made.output["tweet_id"]}).ok
+    finally:
+        ep.close()
+
+
 def test_arguments_are_checked_against_the_schema(airline):
     tool = airline.env.tool_schema("get_reservation_details")
     assert validate_arguments(tool, '{"reservation_id": "RES-1001"}') == {"reservation_id": "RES-1001"}
