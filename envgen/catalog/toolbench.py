@@ -1,5 +1,11 @@
 """ToolBench (RapidAPI-derived) tool JSON to ToolSpecs: one tool per entry of `api_list`.
 
+Two shapes carry an `api_list`: a tool file (the tool's name at the top, its APIs below) and a query file
+(a list of user queries, each with the APIs it may use, every API entry naming its own `tool_name`,
+`api_name`, `api_description` and often an example `template_response`). A query file's APIs are
+collected across its records, each distinct tool + API once; an example response, where no response
+schema is given, becomes the returned record's fields (the JSON type of each scalar value).
+
 RapidAPI types are upper-case strings. The ones that travel as text (dates, times, geo points, enums whose
 values are not listed) become strings so the API stays usable; anything structured (ARRAY, OBJECT, FILE)
 is refused for that API alone, because a simulated tool can neither store nor check it.
@@ -12,7 +18,7 @@ import re
 from typing import Any
 
 from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, Resolver, scalar_property, snake_case
-from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
+from envgen.catalog.spec import FIELD_RE, SpecError, ToolSpec, validate_spec
 
 FORMAT = "toolbench"
 MAX_NAME = 64  # NAME_RE's limit
@@ -54,10 +60,39 @@ def tool_name(tool: str, api: str) -> str:
     return f"{full[: MAX_NAME - 9].rstrip('_')}_{digest}"
 
 
+def _is_query_record(record: dict[str, Any]) -> bool:
+    """A query-file record: no tool name of its own, APIs that each name their tool."""
+    apis = record["api_list"]
+    return not (record.get("tool_name") or record.get("standardized_name")) and all(
+        isinstance(a, dict) and a.get("tool_name") for a in apis
+    )
+
+
+def _query_tools(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A query file's APIs regrouped as tool files: one per tool, each distinct API once, first seen first."""
+    tools: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        for api in record["api_list"]:
+            name = str(api["tool_name"])
+            api_name = str(api.get("api_name") or api.get("name") or "")
+            if (name, api_name) in seen:
+                continue
+            seen.add((name, api_name))
+            tool = tools.setdefault(
+                name, {"tool_name": name, "category": api.get("category_name"), "api_list": []}
+            )
+            tool["api_list"].append(api)
+    return list(tools.values())
+
+
 def parse(doc: Any, origin: str) -> Outcome:
     specs: list[ToolSpec] = []
     refused: list[tuple[str, str]] = []
-    for i, tool in enumerate(doc if isinstance(doc, list) else [doc]):
+    records = doc if isinstance(doc, list) else [doc]
+    if records and all(_is_query_record(r) for r in records):
+        records = _query_tools(records)
+    for i, tool in enumerate(records):
         raw = tool.get("standardized_name") or tool.get("tool_name") or tool.get("name") or tool.get("title")
         prefix = snake_case(raw) if isinstance(raw, str) else ""
         if not prefix:
@@ -78,7 +113,7 @@ def parse(doc: Any, origin: str) -> Outcome:
 def _api(api: Any, j: int, prefix: str, tags: tuple[str, ...], tool: dict[str, Any], origin: str) -> ToolSpec:
     if not isinstance(api, dict):
         raise SpecError(f"tool {prefix!r}: api #{j} is not an object")
-    api_name = snake_case(str(api.get("name") or ""))
+    api_name = snake_case(str(api.get("name") or api.get("api_name") or ""))
     if not api_name:
         raise SpecError(f"tool {prefix!r}: api #{j} has no name")
     name = tool_name(prefix, api_name)
@@ -102,9 +137,11 @@ def _api(api: Any, j: int, prefix: str, tags: tuple[str, ...], tool: dict[str, A
                 required.append(p["name"])
     spec = ToolSpec(
         name=name,
-        description=str(api.get("description") or tool.get("tool_description") or "").strip(),
+        description=str(
+            api.get("description") or api.get("api_description") or tool.get("tool_description") or ""
+        ).strip(),
         parameters={"type": "object", "properties": props, "required": required},
-        returns=_returns(api.get("schema")),
+        returns=_returns(api.get("schema"), api.get("template_response")),
         source_format=FORMAT,
         source_origin=origin,
         tags=tags,
@@ -114,14 +151,35 @@ def _api(api: Any, j: int, prefix: str, tags: tuple[str, ...], tool: dict[str, A
     return spec
 
 
-def _returns(schema: Any) -> dict[str, Any]:
-    """RapidAPI's optional response `schema` when it is a usable JSON Schema; it is often empty or junk,
-    and a missing response shape should not cost us the API, so anything else means 'returns a record'."""
+def _returns(schema: Any, example: Any = None) -> dict[str, Any]:
+    """RapidAPI's optional response `schema` when it is a usable JSON Schema, else the fields of an example
+    response (`template_response`); both are often empty or junk, and a missing response shape should not
+    cost us the API, so anything else means 'returns a record'."""
     if not isinstance(schema, dict) or not (
         schema.get("properties") or schema.get("type") in ("object", "array")
     ):
-        return dict(EMPTY_RETURNS)
+        return _example_returns(example)
     try:
         return Resolver(schema).returns(schema)
     except (SpecError, AttributeError, TypeError):
         return dict(EMPTY_RETURNS)
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
+def _example_returns(example: Any) -> dict[str, Any]:
+    """The scalar fields of an example record (or of a list's first record), typed by their values; ToolBench
+    writes the types themselves as values too (`"name": "str"`), read as that type."""
+    record = example[0] if isinstance(example, list) and example else example
+    if not isinstance(record, dict):
+        return dict(EMPTY_RETURNS)
+    spelled = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+    fields: dict[str, Any] = {}
+    for name, value in record.items():
+        kind = spelled.get(value) if isinstance(value, str) else None
+        kind = kind or next((t for py, t in _JSON_TYPES if isinstance(value, py)), None)
+        if kind and isinstance(name, str) and FIELD_RE.match(name):
+            fields[name] = {"type": kind, "description": ""}
+    shape = {"type": "object", "properties": fields}
+    return {"type": "array", "items": shape} if isinstance(example, list) else shape

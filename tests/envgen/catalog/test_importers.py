@@ -397,3 +397,34 @@ def test_lookup_tables_get_safe_distinct_names():
     assert lookup_entity(spec("get_daily_forecast")) == "daily_forecast"
     a, b = lookup_entity(spec("get_" + "a" * 47 + "_b")), lookup_entity(spec("get_" + "a" * 47 + "_c"))
     assert a != b and len(a) <= 48 and len(b) <= 48
+
+
+def test_toolbench_query_files_give_each_api_once_with_fields_from_its_example_response():
+    """ToolBench's query files carry an `api_list` per query, each API naming its own tool; the same API in
+    several queries is one tool, and `template_response` gives the returned record's fields."""
+    load = load_paths([Path(__file__).parent / "fixtures" / "toolbench_queries" / "queries.json"])
+    assert not load.refused
+    by = {s.name: s for s in load.specs}
+    assert sorted(by) == [
+        "chirp_microblog__get_chirp",
+        "chirp_microblog__post_chirp",
+        "weather_now__current_weather",
+    ]
+    post = by["chirp_microblog__post_chirp"]
+    assert post.description == "Publish a chirp on the user's timeline." and post.http_method == "post"
+    assert post.returned_object["properties"] == {
+        "chirp_id": {"type": "integer", "description": ""},
+        "text": {"type": "string", "description": ""},
+        "created_at": {"type": "string", "description": ""},
+    }
+    assert {
+        k: v["type"] for k, v in by["chirp_microblog__get_chirp"].returned_object["properties"].items()
+    } == {
+        "chirp_id": "integer",
+        "text": "string",
+        "likes": "integer",
+        "pinned": "boolean",
+    }
+    weather = by["weather_now__current_weather"]
+    assert weather.returns_many and weather.returned_object["properties"]["temp_c"]["type"] == "number"
+    assert post.tags == ("chirp_microblog", "social")
