@@ -84,13 +84,20 @@ def phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) 
     )
 
 
+# What a training run writes beside the model: its record, not what the next phase starts from. A re-run that
+# only re-evaluates a finished phase rewrites these (wall time, plot), which must not make the phases
+# trained from it start again.
+RUN_RECORDS = {"phase_result.json", "loss_curve.png", "inputs.sha1", "README.md"}
+
+
 def _fresh_out_dir(out: Path, inputs: list[Path], cfg: PhaseConfig) -> None:
-    """Keep `out` (and its checkpoints, for resuming) only if it was trained on the same inputs and recipe."""
+    """Keep `out` (and its checkpoints, for resuming) only if it was trained on the same inputs and recipe:
+    the same data file and the same starting model (weights, config, tokenizer; not its run records)."""
     h = hashlib.sha1(json.dumps(cfg.__dict__, sort_keys=True, default=str).encode())
     for p in inputs:
         files = sorted(p.rglob("*")) if p.is_dir() else [p]
         for f in files:
-            if f.is_file() and "checkpoint-" not in str(f):
+            if f.is_file() and "checkpoint-" not in str(f) and f.name not in RUN_RECORDS:
                 h.update(f.name.encode() + f.read_bytes())
     stamp = out / "inputs.sha1"
     if stamp.exists() and stamp.read_text() == h.hexdigest():

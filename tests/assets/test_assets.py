@@ -127,3 +127,26 @@ def test_funnel_yield_check_passes_and_fails_by_its_bounds(instance, resources):
     assert check_result(0.2).passed
     failing = check_result(0.999)
     assert not failing.passed and failing.metadata["yield"].value < 0.999
+
+
+def test_a_phase_keeps_its_checkpoints_when_only_its_starting_models_run_record_changed(tmp_path):
+    """Re-evaluating a finished phase 1 rewrites its record (wall time, plot); phase 2 trained from it must
+    resume, not start again. New weights, or new data, do start it again."""
+    from agentscaler_assets.training_assets import _fresh_out_dir
+    from train.sft import PhaseConfig
+
+    init, data, out = tmp_path / "phase1", tmp_path / "sft.parquet", tmp_path / "phase2"
+    init.mkdir()
+    (init / "model.safetensors").write_bytes(b"weights")
+    (init / "phase_result.json").write_text('{"wall_seconds": 1}')
+    data.write_bytes(b"rows")
+    cfg = PhaseConfig(max_steps=3)
+    _fresh_out_dir(out, [init, data], cfg)
+    (out / "checkpoint-2").mkdir()
+    (init / "phase_result.json").write_text('{"wall_seconds": 2}')
+    (init / "loss_curve.png").write_bytes(b"another plot")
+    _fresh_out_dir(out, [init, data], cfg)
+    assert (out / "checkpoint-2").is_dir()  # kept: resumes
+    (init / "model.safetensors").write_bytes(b"other weights")
+    _fresh_out_dir(out, [init, data], cfg)
+    assert not (out / "checkpoint-2").exists()  # another starting model: trained again
