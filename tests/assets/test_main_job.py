@@ -246,6 +246,22 @@ def test_cli_rematerialises_phase2_alone(finished_job):
     assert after == before + 1
 
 
+def test_a_reevaluated_phase1_does_not_make_phase2_train_again(finished_job):
+    """Phase 2 is kept (resumed at its last step) when phase 1 is materialised again on the same inputs."""
+    instance, _, home, _ = finished_job
+    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    phase2 = Path(home) / "models" / "phase2"
+
+    def run(asset: str) -> None:
+        assert materialize(ALL_ASSETS, selection=[asset], instance=instance, resources=resources).success
+
+    run("phase2_model")  # the CLI test above retrained it with the default recipe: back to this run's
+    run("phase1_model")  # re-evaluated: its run record (wall time, plot) is rewritten
+    run("phase2_model")
+    result = json.loads((phase2 / "phase_result.json").read_text())
+    assert result["resumed_from"] and result["resumed_from"].endswith(f"checkpoint-{result['global_step']}")
+
+
 def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
     """Last: it rewrites the SFT sets (and puts them back)."""
     instance, _, home, _ = finished_job
