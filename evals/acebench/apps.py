@@ -286,12 +286,12 @@ class FoodPlatform(BaseApi):
             return _status(False, f"User {username} is not logged in to the food platform")
         if merchant_name not in self.merchant_list:
             return _status(False, "Merchant does not exist")
+        menu = self.merchant_list[merchant_name]["menu"]
         total, lines = 0.0, []
         for item in items:  # anything but a list of objects raises there too (`.get` of a non-dict)
             product, quantity = item.get("product"), item.get("quantity", 1)
             if not isinstance(quantity, int) or quantity <= 0:  # `True` counts as 1, as there
                 return _status(False, f"Invalid quantity {quantity} for product {product}")
-            menu = self.merchant_list[merchant_name]["menu"]
             price = next((p["price"] for p in menu if p["product"] == product), None)
             if price is None:
                 return _status(False, f"Product {product} does not exist in {merchant_name}'s menu")
@@ -397,12 +397,9 @@ def class_source(root: Path, language: str, kind: str, class_name: str) -> Class
 class Scenario:
     """The involved app instances of one task, a call dispatcher, and the state ACEBench saves."""
 
-    def __init__(
-        self, apps: dict[str, App], methods: dict[str, frozenset[str]] | None = None, kind: str = "multi_step"
-    ) -> None:
+    def __init__(self, apps: dict[str, App], methods: dict[str, frozenset[str]], kind: str) -> None:
         self.apps = apps
-        # The public methods each class defines in the checkout (None: whatever our class has).
-        self.methods = methods
+        self.methods = methods  # the public methods each class defines in the checkout
         self.kind = kind  # multi_step | multi_turn: they differ in what a failing call does to its step
 
     @classmethod
@@ -420,9 +417,7 @@ class Scenario:
         return cls(apps, methods, kind)
 
     def _has(self, name: str, cls: str, app: App) -> bool:
-        if name.startswith("_") or not callable(getattr(app, name, None)):
-            return False
-        return self.methods is None or name in self.methods[cls]
+        return not name.startswith("_") and callable(getattr(app, name, None)) and name in self.methods[cls]
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
         """One call as a step of its own (see `execute`)."""
