@@ -30,6 +30,7 @@ class Artefact(Enum):
     SFT_PHASE2 = ("sft", "sft_phase2.parquet")
     MODELS = ("models",)  # one folder per model: base, phase1, phase2, vertical_only
     VALIDATION_LOSSES = ("models", "validation_losses.json")
+    BASE_SOURCES = ("base_sources",)  # GGUF files assembled from installed model packages
     BENCHMARKS = ("benchmarks",)  # one folder per benchmark partition, each with its scores.json
     SCALING_STUDY = ("studies", "scaling")
     SCALING_RESULT = ("studies", "scaling", "scaling.json")

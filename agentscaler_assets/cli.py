@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+PRESETS = Path(__file__).parent / "presets"
+
 
 def _instance_home() -> Path:
     """DAGSTER_HOME, defaulting to `./.dagster_home` so runs persist and `dagster dev` shows them."""
@@ -22,20 +24,42 @@ def _instance_home() -> Path:
     return home
 
 
+def with_preset(profile: str, run_config: dict) -> dict:
+    """`run_config` over the profile's preset (agentscaler_assets/presets/<profile>.yaml, when there is one):
+    per asset, a config key the user gives wins; `main_job` likewise."""
+    preset_file = PRESETS / f"{profile}.yaml"
+    if not preset_file.is_file():
+        return run_config
+    preset = yaml.safe_load(preset_file.read_text())
+    merged = {**preset, **{k: v for k, v in run_config.items() if k not in ("ops", "main_job")}}
+    merged["main_job"] = {**preset.get("main_job", {}), **run_config.get("main_job", {})}
+    ops = {name: dict(op) for name, op in preset.get("ops", {}).items()}
+    for name, op in run_config.get("ops", {}).items():
+        config = {**ops.get(name, {}).get("config", {}), **op.get("config", {})}
+        ops[name] = {**ops.get(name, {}), **op, "config": config}
+    merged["ops"] = ops
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentscaler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole lineage: catalog → domains → models → scores")
     run.add_argument("--config", type=Path, help="YAML run config ({ops: {asset_name: {config: ...}}})")
     run.add_argument(
-        "--profile", choices=["local", "large", "endpoint", "cluster"], help="overrides AGENTSCALER_PROFILE"
+        "--profile",
+        choices=["local", "large", "pretrained", "endpoint", "cluster"],
+        help="overrides AGENTSCALER_PROFILE",
     )
     args = parser.parse_args(argv)
 
     if args.profile:
         os.environ["AGENTSCALER_PROFILE"] = args.profile
     home = _instance_home()
-    run_config = yaml.safe_load(args.config.read_text()) if args.config else {}
+    run_config = with_preset(
+        os.environ.get("AGENTSCALER_PROFILE", "local"),
+        yaml.safe_load(args.config.read_text()) if args.config else {},
+    )
 
     from dagster import DagsterInstance
 
@@ -51,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     with DagsterInstance.get() as instance:
         report = run_main_job(instance, run_config, on_run=on_run)
     total = time.perf_counter() - start
+    if report.skipped:
+        print(f"skipped, as the run config's main_job.skip says: {', '.join(report.skipped)}")
     if report.failed:
         print(f"failed: {', '.join(report.failed)} (their errors are in the runs above and in dagster dev)")
     print(

@@ -41,6 +41,7 @@ STUDY_STAGE = ["scaling_study"]  # last: its check compares with the main phase-
 @dataclass
 class MainJobReport:
     runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # (stage, partition, ok, seconds)
+    skipped: list[str] = field(default_factory=list)  # `stage` or `stage:partition`, as main_job.skip says
 
     @property
     def ok(self) -> bool:
@@ -72,12 +73,17 @@ def run_main_job(
 
     Every domain partition runs even when one fails (the others' work is kept, and all their errors are
     seen at once); the job then stops before training, whose datasets need every domain. Any other failed
-    stage stops the job there."""
+    stage stops the job there. Stages and benchmark partitions named in the run config's `main_job.skip`
+    (a profile's preset leaves out what its machine cannot afford) are reported as skipped, not run."""
     run_config = run_config or {}
+    skip = set(run_config.get("main_job", {}).get("skip", []))
     resources = resources or resources_for_profile()
     report = MainJobReport()
 
     def run(stage: str, selection: list[str], partition: str | None = None) -> bool:
+        if stage in skip or partition in skip:
+            report.skipped.append(f"{stage}:{partition}" if partition else stage)
+            return True
         start = time.perf_counter()
         result = materialize(
             [*ALL_ASSETS, *ALL_CHECKS],  # the selected assets' checks run too; a blocking failure stops here

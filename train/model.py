@@ -26,6 +26,9 @@ from transformers import (
 )
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
+from envgen.llm.turn_markers import QWEN_MARKERS, markers_for
+from train.base_sources import BaseModelError, BaseSource, check_memory, gguf_facts
+from train.chat_template import chat_template
 from train.tokenizer import train_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -111,25 +114,76 @@ def _qwen3_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase) -> Q
     )
 
 
-def load_hf_base(model_id_or_path: str, out_dir: Path) -> dict[str, Any]:
-    """Copy a real Hugging Face causal LM into ``out_dir`` with a template that supports assistant-only loss.
+def load_hf_base(source: BaseSource, out_dir: Path) -> dict[str, Any]:
+    """Write a real causal LM into ``out_dir`` as a plain Hugging Face folder (float32 safetensors,
+    tokenizer, a chat template that marks assistant turns for the loss), whatever ``source`` is.
 
-    Heuristic for the template: if it already has ``{% generation %}`` markers it is kept; otherwise TRL's
-    :func:`get_training_chat_template` is asked for its hand-written training variant, which exists only for
-    templates that match a known family *exactly* (Qwen2.5/3, Llama 3, Gemma, Phi, DeepSeek, ...). Anything
-    else raises ``ValueError`` naming the model: guessing where an unknown template's assistant turn starts
-    would silently train on the wrong tokens. Downloads happen only if ``model_id_or_path`` is a Hub id.
+    A GGUF is checked before anything is loaded (the `gguf` reader present, the architecture one
+    transformers reads, the memory it needs), dequantised once, and copied into a plain model of the same
+    config: a GGUF-loaded model keeps its quantiser and refuses to be saved. Its template: see
+    :func:`install_chat_template`. Downloads happen only if ``source`` is a Hub id.
     """
     out_dir = Path(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_id_or_path)
-    patched = _ensure_generation_markers(tokenizer, model_id_or_path)
-    model = AutoModelForCausalLM.from_pretrained(model_id_or_path, dtype="auto")
+    kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    if source.gguf_file:
+        facts = gguf_facts(source.path)
+        readable = gguf_architectures()
+        if facts["architecture"].replace("_", "") not in readable:
+            raise BaseModelError(
+                f"{source.path}: architecture {facts['architecture']!r} cannot be read from GGUF by "
+                f"transformers (it reads {', '.join(sorted(readable))}); convert the checkpoint to a "
+                "Hugging Face folder and name the folder instead"
+            )
+        check_memory(str(source.path), facts["parameters"])
+    tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(source.location, dtype=torch.float32, **kwargs)
+    if source.gguf_file:
+        model = _dequantised_copy(model)
+    template = install_chat_template(tokenizer, model, str(source.path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     _save(model, tokenizer, out_dir)
     facts = _facts(model, tokenizer)
-    facts.update({"source": model_id_or_path, "chat_template_patched": patched, "out_dir": str(out_dir)})
+    facts.update({"chat_template": template, "out_dir": str(out_dir), **source.as_metadata()})
     return facts
+
+
+def gguf_architectures() -> set[str]:
+    """The GGUF architectures this transformers version dequantises (its own table; names without `_`)."""
+    from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
+
+    return {name.replace("_", "") for name in GGUF_CONFIG_MAPPING} - {"general", "tokenizer"}
+
+
+def _dequantised_copy(model: PreTrainedModel) -> PreTrainedModel:
+    """The same weights in a model without the GGUF quantiser attached, so that it can be saved."""
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict(), strict=True)
+    plain.generation_config = model.generation_config
+    return plain
+
+
+def install_chat_template(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, model_name: str) -> str:
+    """Give ``tokenizer`` a template that renders tools and marks assistant turns; say which it got.
+
+    A template that already renders tools keeps its layout (a Qwen3 keeps its own), given generation
+    markers when it lacks them (:func:`_ensure_generation_markers`). A model with no template, or one
+    without tools (a base checkpoint), gets the project's (:mod:`train.chat_template`) with its own turn
+    tokens when its vocabulary has them, else with Qwen's added as special tokens (and the embeddings grown).
+    """
+    if tokenizer.chat_template and "tools" in tokenizer.chat_template:
+        patched = _ensure_generation_markers(tokenizer, model_name)
+        return "own, generation markers added" if patched else "own"
+    markers = markers_for(tokenizer)
+    if markers is None:
+        markers = QWEN_MARKERS
+        tokenizer.add_special_tokens({"additional_special_tokens": [markers.start, markers.end]})
+        model.resize_token_embeddings(len(tokenizer))
+    tokenizer.chat_template = chat_template(markers)
+    return f"project's, turns {markers.start} ... {markers.end}"
 
 
 def _ensure_generation_markers(tokenizer: PreTrainedTokenizerBase, model_name: str) -> bool:

@@ -77,6 +77,8 @@ class PhaseConfig:
     per_device_eval_batch_size: int = 8
     lora_r: int = 16
     lora_alpha: int = 32
+    # peft's `target_modules`: "all-linear", or module names separated by commas ("q_proj,k_proj,v_proj").
+    lora_target_modules: str = "all-linear"
     gradient_checkpointing: bool = False
     # Train on the compact view (envgen.llm.compact) rather than on whole conversations with JSON tool
     # schemas; `max_examples` caps the examples used (seeded sample, 0 = all).
@@ -266,6 +268,32 @@ def assistant_token_loss(
     return _mean_assistant_loss(model, tokenizer, data, batch_size)
 
 
+def assistant_loss_sum(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    labels: torch.Tensor,
+    position_ids: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over the positions whose target is an assistant token, and their count.
+
+    Only those positions are projected onto the vocabulary (transformers' boolean ``logits_to_keep``): with
+    Gemma's 262k-token vocabulary the output layer over every position cost more than the rest of the model,
+    and the loss reads about one position in ten. A model that ignores ``logits_to_keep`` returns every
+    position's logits, and the same positions are picked from them.
+    """
+    targets = labels[:, 1:]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = targets != IGNORE_INDEX
+    logits = model(
+        input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False
+    ).logits
+    if logits.dim() == 3:
+        logits = logits[keep]
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets[keep[:, :-1]], reduction="sum")
+    return loss, int(keep.sum())
+
+
 @torch.no_grad()
 def _mean_assistant_loss(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: TokenizedRows, batch_size: int
@@ -281,15 +309,8 @@ def _mean_assistant_loss(
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         input_ids, attention, labels = _pad_batch(data, batch, pad_id, model.device)
-        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        total += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)),
-            targets.reshape(-1),
-            ignore_index=IGNORE_INDEX,
-            reduction="sum",
-        ).item()
-        count += int((targets != IGNORE_INDEX).sum())
+        loss, n = assistant_loss_sum(model, input_ids, attention, labels)
+        total, count = total + loss.item(), count + n
     model.train(was_training)
     return total / max(count, 1)
 
@@ -338,7 +359,11 @@ class _TokenCountingSFTTrainer(SFTTrainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> Any:
-        """Count (summed over the processes of a multi-GPU run), then defer to TRL's loss."""
+        """Count (summed over the processes of a multi-GPU run), then take the loss on assistant positions
+        only (:func:`assistant_loss_sum`), normalised as the model's own loss would be: by the assistant
+        tokens of the whole accumulated batch when the trainer counts on the model to do so, else per token
+        (the trainer then divides by the accumulation steps). Evaluation (``return_outputs``) defers to
+        TRL's loss."""
         if model.training:
             attention = inputs.get("attention_mask")
             counts = torch.stack(
@@ -350,7 +375,14 @@ class _TokenCountingSFTTrainer(SFTTrainer):
             assistant, total = self.accelerator.gather(counts).reshape(-1, 2).sum(0).tolist()
             self.assistant_tokens_seen += int(assistant)
             self.total_tokens_seen += int(total)
-        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if return_outputs or "position_ids" in inputs and "attention_mask" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, count = assistant_loss_sum(
+            model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"]
+        )
+        if num_items_in_batch is None:
+            return loss / max(count, 1)
+        return loss / num_items_in_batch
 
 
 class _ProgressLogger(TrainerCallback):
@@ -402,14 +434,15 @@ def _sft_config(cfg: PhaseConfig, out_dir: Path, has_eval: bool) -> SFTConfig:
 
 
 def _lora_config(cfg: PhaseConfig) -> Any:
-    """LoRA on every linear layer; imported lazily because peft is an optional extra."""
+    """LoRA on the configured layers; imported lazily because peft is an optional extra."""
     from peft import LoraConfig
 
+    targets = cfg.lora_target_modules
     return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=0.05,
-        target_modules="all-linear",
+        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
         task_type="CAUSAL_LM",
     )
 

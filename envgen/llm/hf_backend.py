@@ -25,11 +25,9 @@ from envgen.llm.backends import Usage
 from envgen.llm.compact import CompactView, compact_messages, token_counter
 from envgen.llm.guided import TokenStrings, ToolNameGuide, offered_names
 from envgen.llm.toolcall_parse import arguments_as_objects, parse_assistant_text
+from envgen.llm.turn_markers import end_of_turn_ids
 
 logger = logging.getLogger(__name__)
-
-_END_OF_TURN = "<|im_end|>"
-
 
 Prompt = tuple[list[dict], list[dict]]
 
@@ -255,7 +253,7 @@ def _resolve_device(device: str) -> str:
 
 def _stop_token_ids(tokenizer: Any) -> list[int]:
     """End-of-turn and end-of-sequence ids: generation must stop at whichever comes first."""
-    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(_END_OF_TURN)}
+    ids = {tokenizer.eos_token_id, *end_of_turn_ids(tokenizer)}
     return sorted(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id)
 
 

@@ -21,8 +21,10 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from agentscaler_assets import main_job
+from agentscaler_assets.cli import with_preset
 from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS, ALL_JOBS, defs
 from agentscaler_assets.jobs import CATALOG_STAGE_ASSETS, DOMAIN_STAGE_ASSETS, automation_on
+from agentscaler_assets.partitions import BENCHMARKS
 from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings, resources_for_profile
 from agentscaler_assets.schedules import CRON_ENV, DEFAULT_CRON, make_resynthesis_schedule
 from agentscaler_assets.sensors import (
@@ -31,6 +33,7 @@ from agentscaler_assets.sensors import (
     make_catalog_watch_sensor,
 )
 from envgen.catalog.loaders import bundled_catalog_dir
+from train.base_sources import GEMMA3_270M_PACKAGE
 
 
 @pytest.fixture
@@ -230,3 +233,30 @@ def test_profiles_scale_the_same_lineage_and_an_unknown_one_is_named(monkeypatch
     assert resources_for_profile("large")["llm"] == resources_for_profile("local")["llm"]  # still offline
     with pytest.raises(ValueError, match="'huge'"):
         resources_for_profile("huge")
+
+
+def test_the_pretrained_profile_trains_gemma_with_lora_and_its_preset_sizes_the_run(monkeypatch, tmp_path):
+    monkeypatch.delenv("AGENTSCALER_BASE_MODEL", raising=False)
+    pretrained = resources_for_profile("pretrained")["training"]
+    assert (pretrained.base_model, pretrained.use_lora) == (GEMMA3_270M_PACKAGE, True)
+    assert pretrained.phase1_learning_rate < resources_for_profile("local")["training"].phase1_learning_rate
+    monkeypatch.setenv("AGENTSCALER_BASE_MODEL", "/models/my.gguf")
+    assert resources_for_profile("pretrained")["training"].base_model == "/models/my.gguf"
+    # The preset under the user's config: a key the user sets wins, the preset's other keys stay.
+    mine = {"ops": {"benchmark_scores": {"config": {"graded_turns_per_group": 7}}}, "main_job": {"skip": []}}
+    merged = with_preset("pretrained", mine)
+    config = merged["ops"]["benchmark_scores"]["config"]
+    assert config["graded_turns_per_group"] == 7 and config["max_tasks_per_domain"] == 2
+    assert merged["main_job"]["skip"] == [] and with_preset("pretrained", {})["main_job"]["skip"] == [
+        "studies"
+    ]
+    assert with_preset("local", mine) == mine
+    # A skipped stage is reported, not run.
+    with DagsterInstance.ephemeral() as instance:
+        report = main_job.run_main_job(
+            instance,
+            {"main_job": {"skip": ["catalog", "training", "evaluation", "studies"]}},
+            resources={"storage": StorageRoot(root=str(tmp_path))},
+        )
+    assert report.runs == [] and report.skipped[:2] == ["catalog", "training"]
+    assert report.skipped[2:] == [f"evaluation:{b}" for b in BENCHMARKS] + ["studies"]

@@ -27,6 +27,8 @@ from trl.chat_template_utils import has_generation_markers, qwen2_5_chat_templat
 from envgen.llm.compact import CompactView
 from envgen.llm.hf_backend import HFChatBackend
 from envgen.llm.toolcall_parse import arguments_as_objects
+from tests.train.dialogues import TOOLS, dialogue_row
+from train.base_sources import BaseSource
 from train.chat_template import CHAT_TEMPLATE
 from train.launch import accelerate_command, read_phase_result, run_phase_from_files
 from train.model import TinyModelConfig, build_tiny_base, load_hf_base
@@ -34,6 +36,8 @@ from train.plots import loss_curve_png
 from train.sft import (
     PhaseConfig,
     PhaseResult,
+    _pad_batch,
+    assistant_loss_sum,
     assistant_token_loss,
     tokenize_compact,
     tokenize_rows,
@@ -41,67 +45,7 @@ from train.sft import (
 )
 from train.tokenizer import TOOL_TAG_TOKENS, train_tokenizer
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "book_table",
-            "description": "Book a restaurant table",
-            "parameters": {
-                "type": "object",
-                "properties": {"restaurant": {"type": "string"}, "people": {"type": "integer"}},
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "convert_currency",
-            "description": "Convert an amount of money",
-            "parameters": {
-                "type": "object",
-                "properties": {"amount": {"type": "number"}, "to": {"type": "string"}},
-            },
-        },
-    },
-]
-CITIES = ["Paris", "Berlin", "Tokyo", "Lima", "Oslo", "Cairo"]
 FAST = {"per_device_train_batch_size": 4, "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 100}
-
-
-def _row(rng: random.Random, index: int) -> dict:
-    """System, user ask, assistant tool call, tool result, assistant answer; tools vary per row."""
-    city, temp = rng.choice(CITIES), rng.randint(-5, 35)
-    call = {
-        "id": "call_1",
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
-    }
-    messages = [
-        {"role": "system", "content": "You are a helpful travel assistant."},
-        {"role": "user", "content": f"What is the weather in {city}?"},
-        {"role": "assistant", "content": "", "tool_calls": [call]},
-        {
-            "role": "tool",
-            "tool_call_id": "call_1",
-            "name": "get_weather",
-            "content": json.dumps({"city": city, "temp_c": temp}),
-        },
-        {"role": "assistant", "content": f"It is {temp} degrees in {city}."},
-    ]
-    return {"messages": messages, "tools": TOOLS[: 1 + index % len(TOOLS)]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,7 +61,7 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def rows() -> list[dict]:
     rng = random.Random(0)
-    return [_row(rng, i) for i in range(24)]
+    return [dialogue_row(rng, i) for i in range(24)]
 
 
 @pytest.fixture(scope="session")
@@ -230,16 +174,32 @@ def test_tiny_base_is_a_loadable_hf_folder(tiny_base: tuple[Path, dict]) -> None
     json.dumps(facts)
 
 
-def test_load_hf_base_copies_or_refuses(tiny_base: tuple[Path, dict], tmp_path: Path) -> None:
-    facts = load_hf_base(str(tiny_base[0]), tmp_path / "copy")
-    assert facts["chat_template_patched"] is False
+def test_load_hf_base_keeps_a_tool_template_and_refuses_an_unknown_one(
+    tiny_base: tuple[Path, dict], tmp_path: Path
+) -> None:
+    facts = load_hf_base(BaseSource("folder", str(tiny_base[0])), tmp_path / "copy")
+    assert facts["chat_template"] == "own"
     assert AutoTokenizer.from_pretrained(tmp_path / "copy").chat_template == CHAT_TEMPLATE
     unmarked = tmp_path / "unmarked"
     tokenizer = AutoTokenizer.from_pretrained(tiny_base[0])
-    tokenizer.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+    tokenizer.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }}{{ tools }}\n{% endfor %}"
     tokenizer.save_pretrained(unmarked)
     with pytest.raises(ValueError, match="unmarked"):
-        load_hf_base(str(unmarked), tmp_path / "never")
+        load_hf_base(BaseSource("folder", str(unmarked)), tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_load_hf_base_gives_a_model_without_a_tool_template_the_projects(
+    tiny_base: tuple[Path, dict], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_base[0], plain)
+    tokenizer = AutoTokenizer.from_pretrained(plain)
+    tokenizer.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+    tokenizer.save_pretrained(plain)
+    facts = load_hf_base(BaseSource("folder", str(plain)), tmp_path / "templated")
+    assert facts["chat_template"] == "project's, turns <|im_start|> ... <|im_end|>"
+    assert AutoTokenizer.from_pretrained(tmp_path / "templated").chat_template == CHAT_TEMPLATE
 
 
 def test_load_hf_base_patches_a_known_template(
@@ -250,11 +210,26 @@ def test_load_hf_base_patches_a_known_template(
     tokenizer = AutoTokenizer.from_pretrained(qwen_like)
     tokenizer.chat_template = qwen2_5_chat_template
     tokenizer.save_pretrained(qwen_like)
-    facts = load_hf_base(str(qwen_like), tmp_path / "patched")
-    assert facts["chat_template_patched"] is True
+    facts = load_hf_base(BaseSource("folder", str(qwen_like)), tmp_path / "patched")
+    assert facts["chat_template"] == "own, generation markers added"
     patched = AutoTokenizer.from_pretrained(tmp_path / "patched")
     assert has_generation_markers(patched.chat_template)
     assert any(tokenize_rows(patched, rows[:1], max_length=4096).assistant_masks[0])
+
+
+def test_the_assistant_only_loss_equals_the_models_own(
+    tiny_base: tuple[Path, dict], rows: list[dict]
+) -> None:
+    """The training loss projects only assistant positions onto the vocabulary; the value must not change."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base[0])
+    model = AutoModelForCausalLM.from_pretrained(tiny_base[0])
+    data = tokenize_rows(tokenizer, rows[:3], max_length=4096)
+    ids, attention, labels = _pad_batch(data, [0, 1, 2], tokenizer.pad_token_id, model.device)
+    with torch.no_grad():
+        total, count = assistant_loss_sum(model, ids, attention, labels)
+        own = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+    assert count == int((labels[:, 1:] != -100).sum()) > 0
+    assert torch.allclose(total / count, own, atol=1e-5), (total / count, own)
 
 
 def test_train_phase_lowers_assistant_loss(
