@@ -362,8 +362,8 @@ class _TokenCountingSFTTrainer(SFTTrainer):
         """Count (summed over the processes of a multi-GPU run), then take the loss on assistant positions
         only (:func:`assistant_loss_sum`), normalised as the model's own loss would be: by the assistant
         tokens of the whole accumulated batch when the trainer counts on the model to do so, else per token
-        (the trainer then divides by the accumulation steps). Evaluation (``return_outputs``) defers to
-        TRL's loss."""
+        (the trainer then divides by the accumulation steps). Evaluation (``return_outputs``) and packed rows
+        (position ids without an attention mask) defer to TRL's loss."""
         if model.training:
             attention = inputs.get("attention_mask")
             counts = torch.stack(
@@ -375,13 +375,18 @@ class _TokenCountingSFTTrainer(SFTTrainer):
             assistant, total = self.accelerator.gather(counts).reshape(-1, 2).sum(0).tolist()
             self.assistant_tokens_seen += int(assistant)
             self.total_tokens_seen += int(total)
-        if return_outputs or "position_ids" in inputs and "attention_mask" not in inputs:
+        packed = "position_ids" in inputs and "attention_mask" not in inputs
+        if return_outputs or packed:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss, count = assistant_loss_sum(
             model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"]
         )
-        if num_items_in_batch is None:
+        if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
             return loss / max(count, 1)
+        if (
+            self.args.average_tokens_across_devices
+        ):  # the count is every process's, as in Trainer.compute_loss
+            loss = loss * self.accelerator.num_processes
         return loss / num_items_in_batch
 
 

@@ -35,7 +35,8 @@ def single_token_id(tokenizer: Any, text: str) -> int | None:
 def markers_for(tokenizer: Any) -> TurnMarkers | None:
     """The first known pair of markers the tokenizer has as single tokens, or None."""
     for markers in KNOWN_MARKERS:
-        if single_token_id(tokenizer, markers.start) is not None and single_token_id(tokenizer, markers.end):
+        ids = (single_token_id(tokenizer, markers.start), single_token_id(tokenizer, markers.end))
+        if None not in ids:
             return markers
     return None
 
