@@ -1,7 +1,6 @@
 """Group `catalog`: API specs in, tool graph, domains (which register the `domain` partitions)."""
 
 import asyncio
-from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -10,8 +9,15 @@ from pydantic import Field
 from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
+from agentscaler_assets.source_assets import (
+    api_specs,
+    domain_spec_versions,
+    report_domain_spec_versions,
+    spec_sources,
+)
 from agentscaler_assets.tables import markdown_table, write_parquet
-from envgen.catalog.loaders import bundled_catalog_dir, load_paths
+from agentscaler_assets.versions import code_version, content_version
+from envgen.catalog.loaders import load_paths
 from envgen.catalog.spec import frame_to_specs, specs_to_frame
 from envgen.environment.admission import MIN_TOOLS, admit_domains, refusal_reasons, size_histogram
 from envgen.graph.edge_verify import verify_edges
@@ -26,12 +32,15 @@ class CatalogConfig(Config):
     sources: list[str] = []
 
 
-@asset(group_name="catalog")
+HERE = __name__  # each asset's code version covers its own module
+
+
+@asset(group_name="catalog", deps=[api_specs], code_version=code_version(HERE, "envgen.catalog"))
 def api_catalog(
     context: AssetExecutionContext, config: CatalogConfig, storage: StorageRoot
 ) -> MaterializeResult:
     """Every API spec normalised to a ToolSpec row; refused specs are listed with their reason."""
-    paths = [Path(p) for p in config.sources] or [bundled_catalog_dir()]
+    paths = spec_sources(config.sources)
     load = load_paths(paths)
     if not load.specs:
         raise ValueError(f"no usable API spec in {', '.join(map(str, paths))}")
@@ -45,6 +54,9 @@ def api_catalog(
         context.log.warning(f"refused spec {r.name} from {r.origin}: {r.reason}")
     by_tag = frame.with_columns(pl.col("tags").list.first().alias("tag")).group_by("tag").len().sort("tag")
     return MaterializeResult(
+        data_version=content_version(
+            storage.artefact(Artefact.CATALOG), storage.artefact(Artefact.REFUSED_SPECS)
+        ),
         metadata={
             "apis": len(load.specs),
             "refused": len(load.refused),
@@ -52,7 +64,7 @@ def api_catalog(
             "sources": MetadataValue.json([str(p) for p in paths]),
             "apis_by_tag": MetadataValue.md(markdown_table(by_tag)),
             "preview": MetadataValue.md(markdown_table(frame.select("name", "description").head(8))),
-        }
+        },
     )
 
 
@@ -103,7 +115,11 @@ class GraphSettings(EmbedderSettings):
         )
 
 
-@asset(group_name="catalog", deps=[api_catalog])
+@asset(
+    group_name="catalog",
+    deps=[api_catalog],
+    code_version=code_version(HERE, "envgen.graph", "envgen.catalog"),
+)
 def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels) -> MaterializeResult:
     """Tools joined by parameter similarity (`similar`) and by outputs feeding inputs (`feeds`); with an
     edge-checking model configured, edges it rejects are dropped and every verdict is kept."""
@@ -122,12 +138,18 @@ def tool_graph(config: GraphSettings, storage: StorageRoot, llm: LanguageModels)
     write_parquet(edges, storage.artefact(Artefact.GRAPH_EDGES))
     kinds = edges.group_by("kind").len().sort("kind")
     return MaterializeResult(
+        data_version=content_version(
+            *(
+                storage.artefact(a)
+                for a in (Artefact.GRAPH_NODES, Artefact.GRAPH_EDGES, Artefact.EDGE_VERDICTS)
+            )
+        ),
         metadata={
             "nodes": nodes.height,
             "edges": edges.height,
             "edges_by_kind": MetadataValue.md(markdown_table(kinds)),
             **metadata,
-        }
+        },
     )
 
 
@@ -141,7 +163,13 @@ class DomainSettings(GraphSettings):
     workers: int = 2  # processes that build and probe the domains' environments
 
 
-@asset(group_name="catalog", deps=[tool_graph])
+@asset(
+    group_name="catalog",
+    deps=[tool_graph],
+    code_version=code_version(
+        HERE, "envgen.graph", "envgen.catalog", "envgen.environment", "envgen.tasks.chains"
+    ),
+)
 def domains(
     context: AssetExecutionContext, config: DomainSettings, storage: StorageRoot
 ) -> MaterializeResult:
@@ -180,6 +208,7 @@ def domains(
         instance.add_dynamic_partitions(domain_partitions.name, added)
     for slug in retired:
         instance.delete_dynamic_partition(domain_partitions.name, slug)
+    changed = report_domain_spec_versions(instance, domain_spec_versions(storage))
     refused = {}
     if admission.refused_tools.height:
         refused["refused_tool_reasons"] = MetadataValue.md(
@@ -189,8 +218,15 @@ def domains(
     if admission.refused_domains.height:
         refused["refused_domains"] = MetadataValue.md(markdown_table(admission.refused_domains))
     return MaterializeResult(
+        data_version=content_version(
+            *(
+                storage.artefact(a)
+                for a in (Artefact.DOMAINS, Artefact.REFUSED_TOOLS, Artefact.REFUSED_DOMAINS)
+            )
+        ),
         metadata={
             "domains": frame.height,
+            "domains_changed": MetadataValue.json(changed),
             "domains_refused": admission.refused_domains.height,
             "tools_refused": admission.refused_tools.height,
             "tools_without_domain": len(dropped),
@@ -208,5 +244,5 @@ def domains(
                 )
             ),
             **refused,
-        }
+        },
     )

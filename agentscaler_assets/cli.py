@@ -47,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialise the whole lineage: catalog → domains → models → scores")
     run.add_argument("--config", type=Path, help="YAML run config ({ops: {asset_name: {config: ...}}})")
     run.add_argument(
+        "--force", action="store_true", help="rebuild every asset, even those that are up to date"
+    )
+    run.add_argument(
         "--profile",
-        choices=["local", "large", "pretrained", "endpoint", "cluster"],
+        choices=["local", "smoke", "large", "pretrained", "endpoint", "cluster"],
         help="overrides AGENTSCALER_PROFILE",
     )
     args = parser.parse_args(argv)
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dagster import DagsterInstance
 
+    from agentscaler_assets.freshness import Verdict, verdict_lines
     from agentscaler_assets.main_job import run_main_job
     from agentscaler_assets.resources import default_home
 
@@ -72,15 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     def on_run(stage: str, partition: str, ok: bool, seconds: float) -> None:
         print(f"  {stage:<11} {partition:<18} {'ok' if ok else 'FAILED':<7} {seconds:7.1f}s", flush=True)
 
+    def on_verdicts(stage: str, partition: str, verdicts: list[Verdict]) -> None:
+        for line in verdict_lines(verdicts):
+            print(f"  {stage:<11} {partition:<18} {line}", flush=True)
+
     with DagsterInstance.get() as instance:
-        report = run_main_job(instance, run_config, on_run=on_run)
+        report = run_main_job(instance, run_config, on_run=on_run, force=args.force, on_verdicts=on_verdicts)
     total = time.perf_counter() - start
     if report.skipped:
         print(f"skipped, as the run config's main_job.skip says: {', '.join(report.skipped)}")
     if report.failed:
         print(f"failed: {', '.join(report.failed)} (their errors are in the runs above and in dagster dev)")
     print(
-        f"main job {'succeeded' if report.ok else 'FAILED'} in {total:.0f}s ({len(report.runs)} runs); "
+        f"main job {'succeeded' if report.ok else 'FAILED'} in {total:.0f}s: {report.materialised} asset "
+        f"materialisations in {len(report.runs)} runs, {report.up_to_date} up to date and skipped; "
         f"browse it with: DAGSTER_HOME={home} dagster dev",
         flush=True,
     )

@@ -25,6 +25,7 @@ from agentscaler_assets.evaluation_assets import BenchmarkPaths
 from agentscaler_assets.experience_assets import filtered_trajectories, training_domains
 from agentscaler_assets.resources import StorageRoot
 from agentscaler_assets.tables import markdown_table, write_parquet
+from agentscaler_assets.versions import code_version, content_version
 from envgen.catalog.spec import frame_to_specs
 from envgen.funnel.contamination import (
     EXACT,
@@ -52,6 +53,12 @@ class ContaminationConfig(EmbedderSettings, BenchmarkPaths):
         AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
         AssetDep(filtered_trajectories, partition_mapping=AllPartitionMapping()),
     ],
+    code_version=code_version(
+        __name__,
+        "envgen.funnel.contamination",
+        "envgen.graph",
+        "evals.benchmark_tools",
+    ),
 )
 def contamination_report(
     context: AssetExecutionContext, config: ContaminationConfig, storage: StorageRoot
@@ -82,6 +89,7 @@ def contamination_report(
     (storage.artefact(Artefact.CONTAMINATION_FLAGGED_TOOLS)).write_text(json.dumps(flagged, indent=1))
     top1 = report.nearest.filter(pl.col("rank") == 1).drop("rank")
     return MaterializeResult(
+        data_version=content_version(out),
         metadata={
             "embedder": embedder.name,
             "benchmark_tools": MetadataValue.json(dict(Counter(t.benchmark for t in tools))),
@@ -96,7 +104,7 @@ def contamination_report(
             "training_tasks_using_flagged": int((used["split"] == "train").sum()),
             "heldout_tasks_using_flagged": int((used["split"] == "heldout").sum()),
             "sft_exclusion_counts": MetadataValue.md(markdown_table(impact)),
-        }
+        },
     )
 
 

@@ -24,6 +24,7 @@ from agentscaler_assets.resources import resources_for_profile
 from agentscaler_assets.scaling_assets import scaling_study
 from agentscaler_assets.schedules import ALL_SCHEDULES
 from agentscaler_assets.sensors import ALL_SENSORS
+from agentscaler_assets.source_assets import api_specs, domain_spec
 from agentscaler_assets.training_assets import (
     base_model,
     phase1_model,
@@ -50,10 +51,13 @@ ALL_ASSETS = [
     scaling_study,
 ]
 
+# What the lineage reads from outside, observed for its data version (source_assets.py).
+SOURCE_ASSETS = [api_specs, domain_spec]
+
 ALL_JOBS = [catalog_stage_job, domain_stage_job]
 
 defs = Definitions(
-    assets=ALL_ASSETS,
+    assets=[*SOURCE_ASSETS, *ALL_ASSETS],
     asset_checks=ALL_CHECKS,
     jobs=ALL_JOBS,
     schedules=ALL_SCHEDULES,

@@ -9,13 +9,15 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from agentscaler_assets.artefacts import TASKS_FILE, Artefact
-from agentscaler_assets.catalog_assets import domains, read_domains
+from agentscaler_assets.catalog_assets import read_domains
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
+from agentscaler_assets.source_assets import DOMAIN_SPEC
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from agentscaler_assets.versions import code_version, content_version
 from envgen.catalog.spec import frame_to_specs
 from envgen.environment.admission import MIN_TOOLS
-from envgen.environment.build import build_environment, load_environment, save_environment
+from envgen.environment.build import ENVIRONMENT_FILES, build_environment, load_environment, save_environment
 from envgen.environment.schema_llm import build_environment_with_model
 from envgen.llm.backends import ChatBackend
 from envgen.tasks.chains import Task, TaskConfig, replay, sample_tasks, tasks_to_frame
@@ -34,7 +36,15 @@ class EnvironmentConfig(Config):
     seed: int = 0
 
 
-@asset(group_name="environments", partitions_def=domain_partitions, deps=[domains])
+HERE = __name__  # each asset's code version covers its own module
+
+
+@asset(
+    group_name="environments",
+    partitions_def=domain_partitions,
+    deps=[DOMAIN_SPEC],
+    code_version=code_version(HERE, "envgen.environment", "envgen.catalog.spec", "envgen.llm.backends"),
+)
 def domain_environment(
     context: AssetExecutionContext, config: EnvironmentConfig, storage: StorageRoot, llm: LanguageModels
 ) -> MaterializeResult:
@@ -79,6 +89,7 @@ def domain_environment(
         }
     )
     return MaterializeResult(
+        data_version=content_version(*(storage.domain_dir(slug) / f for f in ENVIRONMENT_FILES)),
         metadata={
             "tools_in_domain": len(specs),
             "tools_executed": len(report.kept),
@@ -91,7 +102,7 @@ def domain_environment(
             "rows_per_table": config.rows_per_table,
             "programs_by": report.source,
             **({"program_choice": report.choice} if report.choice else {}),
-        }
+        },
     )
 
 
@@ -136,7 +147,12 @@ async def _reword_intents(tasks: list[Task], backend: ChatBackend, tools: set[st
     return Counter(reason for _, reason in results if reason)
 
 
-@asset(group_name="environments", partitions_def=domain_partitions, deps=[domain_environment])
+@asset(
+    group_name="environments",
+    partitions_def=domain_partitions,
+    deps=[domain_environment, DOMAIN_SPEC],  # the domain's row says whether it is vertical or held out
+    code_version=code_version(HERE, "envgen.tasks", "envgen.environment", "envgen.llm.backends"),
+)
 def domain_tasks(
     context: AssetExecutionContext, config: TasksConfig, storage: StorageRoot, llm: LanguageModels
 ) -> MaterializeResult:
@@ -174,6 +190,7 @@ def domain_tasks(
         for t in batch.tasks[:5]
     ]
     return MaterializeResult(
+        data_version=content_version(folder / TASKS_FILE),
         metadata={
             "tasks": len(batch.tasks),
             "heldout": int((frame["split"] == "heldout").sum()) if len(frame) else 0,
@@ -188,5 +205,5 @@ def domain_tasks(
             "intent_rewrites_refused": sum(refused.values()),
             "example_tasks": MetadataValue.json(examples),
             "gold_replay": MetadataValue.text(json.dumps({"checked": len(batch.tasks), "mismatches": 0})),
-        }
+        },
     )

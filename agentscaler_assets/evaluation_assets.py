@@ -28,6 +28,7 @@ from agentscaler_assets.training_assets import (
     phase2_model,
     vertical_only_model,
 )
+from agentscaler_assets.versions import code_version, content_version
 from envgen.llm.backends import ChatBackend, OpenAIChatBackend
 from envgen.llm.hf_backend import HFChatBackend
 from evals.suites import SuiteOptions, SuiteReport, run_suite
@@ -141,6 +142,7 @@ def suite_metadata(report: SuiteReport) -> dict[str, Any]:
         vertical_only_model,
         AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
     ],
+    code_version=code_version(__name__, "evals", "envgen"),
 )
 def benchmark_scores(
     context: AssetExecutionContext, config: BenchmarkConfig, storage: StorageRoot
@@ -182,7 +184,9 @@ def benchmark_scores(
         "models_missing": MetadataValue.json(missing),
         "guided_tool_names": config.guided_tool_names,
     }
-    return MaterializeResult(metadata=metadata)
+    return MaterializeResult(
+        data_version=content_version(storage.artefact(Artefact.BENCHMARKS, benchmark)), metadata=metadata
+    )
 
 
 def _agents(config: BenchmarkConfig, storage: StorageRoot) -> tuple[dict[str, ChatBackend], list[str]]:

@@ -25,6 +25,7 @@ from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import domain_partitions
 from agentscaler_assets.resources import LanguageModels, StorageRoot
 from agentscaler_assets.tables import dict_table, markdown_table, write_parquet
+from agentscaler_assets.versions import code_version, content_version
 from envgen.environment.build import load_environment
 from envgen.funnel.contamination import called_tools, read_flagged
 from envgen.funnel.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
@@ -42,7 +43,15 @@ class TrajectoryConfig(Config):
     max_agent_turns: int = Field(default=24, ge=1, description="agent turns before an episode is cut")
 
 
-@asset(group_name="experience", partitions_def=domain_partitions, deps=[domain_tasks])
+HERE = __name__  # each asset's code version covers its own module
+
+
+@asset(
+    group_name="experience",
+    partitions_def=domain_partitions,
+    deps=[domain_tasks],
+    code_version=code_version(HERE, "envgen.simulate", "envgen.llm", "envgen.environment", "envgen.tasks"),
+)
 def trajectories(
     context: AssetExecutionContext, config: TrajectoryConfig, storage: StorageRoot, llm: LanguageModels
 ) -> MaterializeResult:
@@ -96,6 +105,7 @@ def trajectories(
             old.unlink()
     terms = frame.group_by("termination").len().sort("termination") if len(frame) else frame
     return MaterializeResult(
+        data_version=content_version(folder / TRAJECTORIES_FILE),
         metadata={
             "trajectories": len(trajs),
             "training_tasks": len(tasks),
@@ -105,7 +115,7 @@ def trajectories(
             "tool_errors": int(frame["n_tool_errors"].sum()) if len(frame) else 0,
             "terminations": MetadataValue.md(markdown_table(terms)) if len(frame) else "none",
             "preview": MetadataValue.json(trajs[0].messages[:6]) if trajs else "none",
-        }
+        },
     )
 
 
@@ -125,6 +135,7 @@ class FunnelSettings(Config):
     group_name="experience",
     partitions_def=domain_partitions,
     deps=[trajectories],
+    code_version=code_version(HERE, "envgen.funnel", "envgen.simulate.rollout", "envgen.environment"),
     check_specs=[AssetCheckSpec("funnel_yield_in_bounds", asset="filtered_trajectories")],
 )
 def filtered_trajectories(
@@ -164,6 +175,7 @@ def filtered_trajectories(
     k = max((len(r) for r in per_task.values()), default=1)
     kept_example = next((t.messages for t, v in zip(trajs, verdicts, strict=True) if v.kept), None)
     return MaterializeResult(
+        data_version=content_version(folder / FILTERED_FILE),
         metadata={
             "kept": counts["call_match"],
             "funnel": MetadataValue.md(dict_table(counts, "stage", "surviving")),
@@ -233,6 +245,7 @@ def _sft_dataset(
     per_domain = frame.group_by("domain", "split").len().sort("domain", "split")
     context.log.info(f"{name}: {frame.height} examples from {len(slugs)} domains")
     return MaterializeResult(
+        data_version=content_version(storage.artefact(target)),
         metadata={
             "examples": frame.height,
             "tool_calls": sum(
@@ -246,12 +259,16 @@ def _sft_dataset(
             "with_recovery": int(frame["recovered"].sum()),
             "domains": MetadataValue.json(slugs),
             "per_domain": MetadataValue.md(markdown_table(per_domain)),
-        }
+        },
     )
 
 
 # `contamination_report` is named by key: its module imports this one (it reads the funnel's output).
-@asset(group_name="experience", deps=[filtered_trajectories, domains, AssetKey("contamination_report")])
+SFT_DEPS = [filtered_trajectories, domains, AssetKey("contamination_report")]
+SFT_CODE = code_version(HERE, "envgen.funnel", "envgen.simulate.rollout")
+
+
+@asset(group_name="experience", deps=SFT_DEPS, code_version=SFT_CODE)
 def sft_phase1_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:
@@ -259,7 +276,7 @@ def sft_phase1_dataset(
     return _sft_dataset(context, storage, config, vertical=False, target=Artefact.SFT_PHASE1)
 
 
-@asset(group_name="experience", deps=[filtered_trajectories, domains, AssetKey("contamination_report")])
+@asset(group_name="experience", deps=SFT_DEPS, code_version=SFT_CODE)
 def sft_phase2_dataset(
     context: AssetExecutionContext, config: SftConfig, storage: StorageRoot
 ) -> MaterializeResult:

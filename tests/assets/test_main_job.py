@@ -15,57 +15,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agentscaler_assets.definitions import ALL_ASSETS
 from agentscaler_assets.main_job import run_main_job
-from agentscaler_assets.resources import LanguageModels, StorageRoot, TrainingSettings
+from tests.assets.tiny_job import TINY_RUN, tiny_resources
 
 REPO = Path(__file__).resolve().parents[2]
-
-TINY_RUN = {
-    "ops": {
-        "domain_tasks": {"config": {"n_chains": 8, "vertical_n_chains": 12, "max_length": 3}},
-        "trajectories": {"config": {"rollouts_per_task": 1}},
-        "benchmark_scores": {
-            "config": {
-                "models": ["phase1", "phase2", "vertical_only"],
-                "max_tasks_per_domain": 2,
-                "general_tasks_per_domain": 0,
-                "max_new_tokens": 24,
-                "max_agent_turns": 4,
-                "tau2_max_tasks": 2,
-                "graded_turns_per_group": 30,
-            }
-        },
-        "scaling_study": {
-            "config": {
-                "fractions": [0.5, 1.0],
-                "phase1_token_budget": 3000,
-                "phase2_token_budget": 1500,
-                "max_validation_rows": 2,
-                "max_tasks_per_domain": 1,
-                "general_tasks_per_domain": 0,
-                "max_new_tokens": 16,
-                "max_agent_turns": 3,
-                "tau2_max_tasks": 1,
-                "graded_turns_per_group": 10,
-            }
-        },
-    }
-}
-TINY_MODEL = TrainingSettings(
-    hidden_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    num_key_value_heads=1,
-    intermediate_size=64,
-    phase1_epochs=1.0,
-    phase2_epochs=1.0,
-)
 
 
 @pytest.fixture(scope="module")
 def finished_job(tmp_path_factory):
     instance_dir = tmp_path_factory.mktemp("dagster_home")
     home = tmp_path_factory.mktemp("agentscaler_home")
-    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    resources = tiny_resources(home)
     with DagsterInstance.from_ref(DagsterInstance.local_temp(str(instance_dir)).get_ref()) as instance:
         report = run_main_job(instance, TINY_RUN, resources)
         yield instance, instance_dir, home, report
@@ -120,6 +79,52 @@ def test_every_asset_and_partition_is_materialised(finished_job):
         AssetCheckKey(AssetKey("domain_environment"), "every_tool_executes"), limit=1000
     )
     assert len(checks) == len(domains)
+
+
+def _materialisations(instance: DagsterInstance) -> int:
+    return sum(len(instance.fetch_materializations(a.key, limit=10_000).records) for a in ALL_ASSETS)
+
+
+def test_a_second_run_on_an_up_to_date_instance_materialises_nothing(finished_job):
+    """Straight after the full run (same code, config, resources): every asset and partition is judged up
+    to date by Dagster's staleness and skipped; no run is launched."""
+    instance, _, home, first = finished_job
+    before = _materialisations(instance)
+    report = run_main_job(instance, TINY_RUN, tiny_resources(home))
+    assert report.ok and report.runs == [] and report.materialised == 0
+    assert report.up_to_date == first.materialised == before
+    assert all(v.reason == "up to date" for v in report.verdicts)
+    assert _materialisations(instance) == before
+
+
+def test_force_launches_every_stage_whole_and_a_config_change_reruns_its_asset(finished_job, monkeypatch):
+    """The decisions alone (`materialize` replaced by a recorder): `force` launches every stage and
+    partition with its whole selection; without it, a changed op config reruns that asset and what
+    follows it in its stage, nothing else."""
+    import agentscaler_assets.main_job as main_job
+
+    instance, _, home, _ = finished_job
+    launched: list[tuple[str | None, tuple[str, ...]]] = []
+
+    class Result:
+        success = True
+
+    def record(_assets, selection, partition_key=None, **_kw) -> Result:
+        launched.append((partition_key, tuple(selection)))
+        return Result()
+
+    monkeypatch.setattr(main_job, "materialize", record)
+    report = run_main_job(instance, TINY_RUN, tiny_resources(home), force=True)
+    domains = instance.get_dynamic_partitions("domain")
+    assert report.ok and len(launched) == 1 + len(domains) + 1 + len(main_job.BENCHMARKS) + 1
+    assert (None, tuple(main_job.TRAINING_STAGE)) in launched
+    assert all(sel == tuple(main_job.DOMAIN_STAGE) for part, sel in launched if part in domains)
+
+    launched.clear()
+    changed = {"ops": {**TINY_RUN["ops"], "trajectories": {"config": {"rollouts_per_task": 2}}}}
+    run_main_job(instance, changed, tiny_resources(home))
+    assert launched and all(sel == ("trajectories", "filtered_trajectories") for _, sel in launched)
+    assert sorted(part for part, _ in launched) == sorted(domains)
 
 
 def _latest(instance: DagsterInstance, asset: str) -> dict:
@@ -249,7 +254,7 @@ def test_cli_rematerialises_phase2_alone(finished_job):
 def test_a_reevaluated_phase1_does_not_make_phase2_train_again(finished_job):
     """Phase 2 is kept (resumed at its last step) when phase 1 is materialised again on the same inputs."""
     instance, _, home, _ = finished_job
-    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    resources = tiny_resources(home)
     phase2 = Path(home) / "models" / "phase2"
 
     def run(asset: str) -> None:
@@ -266,7 +271,7 @@ def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
     """Last: it rewrites the SFT sets (and puts them back)."""
     instance, _, home, _ = finished_job
     counts = _latest(instance, "contamination_report")["sft_exclusion_counts"].value
-    resources = {"storage": StorageRoot(root=str(home)), "llm": LanguageModels(), "training": TINY_MODEL}
+    resources = tiny_resources(home)
 
     def build(level: str) -> dict:
         config = {"ops": {"sft_phase2_dataset": {"config": {"exclude_contaminated": level}}}}

@@ -55,8 +55,10 @@ def spec_folder(tmp_path) -> Path:
 def _tick(sensor, instance: DagsterInstance, cursor: str | None = None):
     """One sensor tick as the daemon runs it, against the real Definitions (which is what lets Dagster
     check the requested partition keys against the instance's `domain` partitions)."""
-    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    with partition_loading_context(dynamic_partitions_store=instance):  # as the daemon sets it up
+    with (
+        build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context,
+        partition_loading_context(dynamic_partitions_store=instance),  # as the daemon sets it up
+    ):
         return sensor.evaluate_tick(context)
 
 
@@ -82,18 +84,37 @@ def test_schedule_cron_comes_from_the_environment(monkeypatch):
         make_resynthesis_schedule()
 
 
-def test_schedule_requests_a_catalog_run_of_the_watched_folder(monkeypatch, instance, spec_folder):
+def _schedule_tick(schedule, instance: DagsterInstance):
+    """One schedule tick; the context is closed after it, as the daemon closes it (an open one keeps the
+    instance it opened set as the current one for every later test)."""
+    with build_schedule_context(instance=instance) as context:
+        return schedule.evaluate_tick(context)
+
+
+def test_schedule_requests_a_catalog_run_of_the_watched_folder(monkeypatch, instance, spec_folder, tmp_path):
     schedule = make_resynthesis_schedule()
     monkeypatch.delenv(WATCH_ENV, raising=False)
-    (bundled,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    (bundled,) = _schedule_tick(schedule, instance).run_requests
     assert bundled.run_config == {} and bundled.tags["agentscaler/stage"] == "catalog"
 
     monkeypatch.setenv(WATCH_ENV, str(spec_folder))
-    (watched,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    (watched,) = _schedule_tick(schedule, instance).run_requests
     assert watched.run_config == {"ops": {"api_catalog": {"config": {"sources": [str(spec_folder)]}}}}
+    # Once api_catalog has read these specs, a tick with nothing changed launches nothing, and says so.
+    storage = StorageRoot(root=str(tmp_path / "home"))
+    resources = {"storage": storage, "llm": LanguageModels(), "training": TrainingSettings()}
+    assert materialize(
+        ALL_ASSETS,
+        selection=["api_catalog"],
+        instance=instance,
+        resources=resources,
+        run_config=watched.run_config,
+    ).success
+    unchanged = _schedule_tick(schedule, instance)
+    assert not unchanged.run_requests and "specs unchanged" in unchanged.skip_message
 
     monkeypatch.setenv(WATCH_ENV, str(spec_folder / "gone"))
-    skipped = schedule.evaluate_tick(build_schedule_context(instance=instance))
+    skipped = _schedule_tick(schedule, instance)
     assert not skipped.run_requests and "is not a folder" in skipped.skip_message
 
 
@@ -191,7 +212,9 @@ def test_following_the_sensors_runs_the_lineage(monkeypatch, instance, spec_fold
         return result
 
     monkeypatch.setenv(WATCH_ENV, str(spec_folder))
-    (catalog_request,) = _tick(make_catalog_watch_sensor(), instance).run_requests
+    first_tick = _tick(make_catalog_watch_sensor(), instance)
+    (catalog_request,) = first_tick.run_requests
+    catalog_cursor = first_tick.cursor
     launch(catalog_request, "catalog_stage")
     keys = list(instance.get_dynamic_partitions("domain"))
     assert "airline" in keys and "banking" in keys and len(keys) < 8  # the watched folder, not the bundle
@@ -216,12 +239,27 @@ def test_following_the_sensors_runs_the_lineage(monkeypatch, instance, spec_fold
     after = _tick(domain_partitions_sensor, instance).run_requests
     assert "airline" not in {r.partition_key for r in after} and len(after) == len(keys) - 1
 
-    # Re-synthesis: `domains` again makes every partition stale, airline included, under a new run key.
+    # Re-synthesis of unchanged specs: `domains` runs again, but no domain's slice changed, so airline
+    # stays up to date (the others are still missing).
     assert materialize(ALL_ASSETS, selection=["domains"], instance=instance, resources=resources).success
+    resynthesised = _tick(domain_partitions_sensor, instance).run_requests
+    assert {r.partition_key for r in resynthesised} == set(keys) - {"airline"}
+    # Files touched, content unchanged: the catalog sensor launches nothing.
+    spec = spec_folder / "airline.json"
+    stat = spec.stat()
+    os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    touched = _tick(make_catalog_watch_sensor(), instance, catalog_cursor)
+    assert not touched.run_requests and "up to date" in touched.skip_message
+
+    # One airline tool edited: the catalog runs again, and airline (only) is stale, under a new run key.
+    spec.write_text(spec.read_text().replace('"description": "', '"description": "Edited. ', 1))
+    os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    (edit_request,) = _tick(make_catalog_watch_sensor(), instance, touched.cursor).run_requests
+    launch(edit_request, "catalog_stage")
     again = _tick(domain_partitions_sensor, instance).run_requests
-    assert sorted(r.partition_key for r in again) == sorted(keys)
-    old_keys = {r.run_key for r in requests}
-    assert not old_keys & {r.run_key for r in again}
+    assert {r.partition_key for r in again} == set(keys)
+    airline_again = next(r for r in again if r.partition_key == "airline")
+    assert airline_again.run_key != airline.run_key
 
 
 def test_profiles_scale_the_same_lineage_and_an_unknown_one_is_named(monkeypatch):
