@@ -80,8 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in verdict_lines(verdicts):
             print(f"  {stage:<11} {partition:<18} {line}", flush=True)
 
-    with DagsterInstance.get() as instance:
-        report = run_main_job(instance, run_config, on_run=on_run, force=args.force, on_verdicts=on_verdicts)
+    try:
+        with DagsterInstance.get() as instance:
+            report = run_main_job(
+                instance, run_config, on_run=on_run, force=args.force, on_verdicts=on_verdicts
+            )
+    except FileNotFoundError as exc:  # a configured spec source that is not there: nothing was run
+        print(f"agentscaler run: {exc}", file=sys.stderr)
+        return 2
     total = time.perf_counter() - start
     if report.skipped:
         print(f"skipped, as the run config's main_job.skip says: {', '.join(report.skipped)}")

@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.definitions.data_version import StaleStatus
 
+from agentscaler_assets.cli import main as agentscaler
 from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS, SOURCE_ASSETS
 from agentscaler_assets.freshness import stale_resolver, whole_lineage
 from agentscaler_assets.main_job import CATALOG_STAGE, DOMAIN_STAGE, run_main_job
@@ -167,3 +168,13 @@ def test_the_assets_of_a_failed_run_run_again_with_their_checks(instance, tmp_pa
     environment = [v for v in report.verdicts if v.asset == "domain_environment"]
     assert [v.reason for v in environment] == ["its last run failed"] * 2
     assert set(_statuses(instance).values()) == {StaleStatus.FRESH}
+
+
+def test_a_missing_spec_source_is_named_and_nothing_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("AGENTSCALER_HOME", str(tmp_path / "store"))
+    config = tmp_path / "run.yaml"
+    config.write_text(f"ops: {{api_catalog: {{config: {{sources: [{tmp_path / 'gone'}]}}}}}}\n")
+    assert agentscaler(["run", "--profile", "smoke", "--config", str(config)]) == 2
+    assert f"catalog source {tmp_path / 'gone'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
