@@ -103,9 +103,10 @@ def domains_to_run(context: SensorEvaluationContext, live: list[str]) -> dict[st
     """The keys of `live` whose domain stage is missing or stale, each with a run key that names what it
     is stale against (its slice's version and the stage's code), so a failed domain is requested again
     only once something it depends on changes."""
-    freshness = Freshness(context.instance, (), lineage_graph(context), None, {})
+    graph = lineage_graph(context)
+    freshness = Freshness(context.instance, (), graph, None, {})
     stage = [a.key.to_user_string() for a in DOMAIN_STAGE_ASSETS]
-    code = value_version([lineage_graph(context).get(a.key).code_version for a in DOMAIN_STAGE_ASSETS])
+    code = value_version([graph.get(a.key).code_version for a in DOMAIN_STAGE_ASSETS])
     wanted = {}
     for key in live:
         due = [v for v in freshness.verdicts(stage, key) if v.run]

@@ -133,18 +133,14 @@ RUN_RECORDS = {"phase_result.json", "loss_curve.png", "inputs.sha1", "README.md"
 def _fresh_out_dir(out: Path, inputs: list[Path], cfg: PhaseConfig) -> None:
     """Keep `out` (and its checkpoints, for resuming) only if it was trained on the same inputs and recipe:
     the same data file and the same starting model (weights, config, tokenizer; not its run records)."""
-    h = hashlib.sha1(json.dumps(cfg.__dict__, sort_keys=True, default=str).encode())
-    for p in inputs:
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file() and "checkpoint-" not in str(f) and f.name not in RUN_RECORDS:
-                h.update(f.name.encode() + f.read_bytes())
+    recipe = json.dumps(cfg.__dict__, sort_keys=True, default=str)
+    digest = hashlib.sha1((recipe + model_version(*inputs).value).encode()).hexdigest()
     stamp = out / "inputs.sha1"
-    if stamp.exists() and stamp.read_text() == h.hexdigest():
+    if stamp.exists() and stamp.read_text() == digest:
         return
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    stamp.write_text(h.hexdigest())
+    stamp.write_text(digest)
 
 
 @contextmanager
