@@ -21,6 +21,7 @@ from agentscaler_assets.experience_assets import (
 )
 from agentscaler_assets.jobs import catalog_stage_job, domain_stage_job
 from agentscaler_assets.resources import resources_for_profile
+from agentscaler_assets.rl_assets import phase3_rl_model
 from agentscaler_assets.scaling_assets import scaling_study
 from agentscaler_assets.schedules import ALL_SCHEDULES
 from agentscaler_assets.sensors import ALL_SENSORS
@@ -47,6 +48,7 @@ ALL_ASSETS = [
     phase1_model,
     phase2_model,
     vertical_only_model,
+    phase3_rl_model,
     benchmark_scores,
     scaling_study,
 ]

@@ -21,6 +21,7 @@ from agentscaler_assets.catalog_assets import read_domains
 from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.partitions import benchmark_partitions
 from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.rl_assets import RL_MODEL, phase3_rl_model
 from agentscaler_assets.tables import markdown_table
 from agentscaler_assets.training_assets import (
     base_model,
@@ -58,7 +59,7 @@ def _checkout(configured: str, variable: str, storage: StorageRoot, folder: str)
 class BenchmarkConfig(BenchmarkPaths):
     # Models under `models/` to score; one that was never trained (vertical_only is optional) is listed
     # in the metadata as missing rather than failing the run.
-    models: list[str] = ["base", "phase1", "phase2", "vertical_only"]
+    models: list[str] = ["base", "phase1", "phase2", "vertical_only", RL_MODEL]
     # Whole-task success: a seeded sample of each general domain's held-out tasks (every task is several
     # CPU generations per model) and up to `max_tasks_per_domain` of each vertical domain's.
     general_tasks_per_domain: int = 3
@@ -140,6 +141,7 @@ def suite_metadata(report: SuiteReport) -> dict[str, Any]:
         phase1_model,
         phase2_model,
         vertical_only_model,
+        phase3_rl_model,
         AssetDep(domain_tasks, partition_mapping=AllPartitionMapping()),
     ],
     code_version=code_version(__name__, "evals", "envgen"),

@@ -1,10 +1,10 @@
 """The main job: the whole lineage, as ordered Dagster runs against one instance.
 
 Dagster refuses one run that mixes unpartitioned assets, the dynamic `domain` partitions and the
-benchmark partitions, so the job is five stages of runs: catalog (unpartitioned), one run per domain
-partition, training (unpartitioned, the contamination report first), one run per benchmark partition, and
-the studies (the scaling study). Each run is recorded in the
-instance, so the UI shows every materialisation with its lineage, exactly as if launched from there.
+benchmark partitions, so the job is six stages of runs: catalog (unpartitioned), one run per domain
+partition, training (unpartitioned, the contamination report first), rl (phase 3, GRPO), one run per
+benchmark partition, and the studies (the scaling study). Each run is recorded in the instance, so the UI
+shows every materialisation with its lineage, exactly as if launched from there.
 
 The job is incremental: before each stage (and partition) it asks which assets are missing or stale
 (freshness.py, on Dagster's own staleness), runs only those and what follows them, and reports every
@@ -40,6 +40,7 @@ TRAINING_STAGE = [
     "phase2_model",
     "vertical_only_model",
 ]
+RL_STAGE = ["phase3_rl_model"]  # its own stage, so a profile that cannot afford it skips `rl`
 EVALUATION_STAGE = ["benchmark_scores"]
 STUDY_STAGE = ["scaling_study"]  # last: its check compares with the main phase-2 model's benchmark score
 
@@ -160,6 +161,8 @@ def run_main_job(
     if not all(domains_ok):
         return report
     if not run("training", TRAINING_STAGE, one_at_a_time=True):
+        return report
+    if not run("rl", RL_STAGE):
         return report
     for bench in BENCHMARKS:
         if not run("evaluation", EVALUATION_STAGE, bench):

@@ -27,8 +27,10 @@ from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suite
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset, training_domains
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
+from agentscaler_assets.rl_assets import RLPhaseConfig, rl_tasks
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
 from agentscaler_assets.training_assets import (
+    _fresh_out_dir,
     base_model,
     model_version,
     phase2_model,
@@ -41,6 +43,7 @@ from envgen.llm.hf_backend import HFChatBackend
 from evals.suites import SuiteOptions, run_suite
 from train.launch import phase_rows
 from train.plots import scaling_curve_png
+from train.rl import train_rl_phase
 from train.scaling import nested_subsets
 from train.sft import assistant_token_loss
 
@@ -69,6 +72,10 @@ class ScalingConfig(Config):
     tau2_domains: list[str] = ["telecom"]
     tau2_max_tasks: int = Field(default=10, ge=1)
     tau2_max_steps: int = Field(default=200, ge=1)
+    # RL steps (phase 3, the `phase3_rl_model` recipe) after each subset's phase 2, scored as another agent
+    # `<subset>_rl` beside it; 0 leaves RL out of the study (its default: the study already trains and
+    # scores two models per subset on CPU).
+    rl_steps: int = Field(default=0, ge=0)
 
 
 @asset(
@@ -137,16 +144,33 @@ def scaling_study(
                 "domain_list": subset,
             }
         )
-        models[label] = HFChatBackend(
-            p2,
-            max_new_tokens=config.max_new_tokens,
-            seed=config.seed,
-            guided_tool_names=config.guided_tool_names,
-        )
+        trained = {label: p2}
+        if config.rl_steps:
+            rl_recipe = RLPhaseConfig(max_steps=config.rl_steps)
+            rl_out = root / "models" / f"{label}_rl"
+            _fresh_out_dir(rl_out, [p2], rl_recipe.rl_config(training))
+            train_rl_phase(
+                p2, rl_tasks(storage, rl_recipe, training.seed), rl_out, rl_recipe.rl_config(training)
+            )
+            trained[f"{label}_rl"] = rl_out
+        for name, folder in trained.items():
+            models[name] = HFChatBackend(
+                folder,
+                max_new_tokens=config.max_new_tokens,
+                seed=config.seed,
+                guided_tool_names=config.guided_tool_names,
+            )
     scores = _score_subsets(context, config, storage, root, models)
     by_subset = {f["subset"]: f for f in facts}
     rows = [
-        {**{k: v for k, v in by_subset.get(s["model"], {}).items() if k != "domain_list"}, **s}
+        {
+            **{
+                k: v
+                for k, v in by_subset.get(s["model"].removesuffix("_rl"), {}).items()
+                if k != "domain_list"
+            },
+            **s,
+        }
         for s in scores
     ]
     storage.artefact(Artefact.SCALING_RESULT).write_text(
@@ -219,7 +243,11 @@ def graded_rows(graded: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def _scaling_metadata(
     root: Path, facts: list[dict[str, Any]], rows: list[dict[str, Any]], config: ScalingConfig
 ) -> dict[str, Any]:
-    models = [{**r, "series": r["benchmark"]} for r in rows if r["model"] != "floor"]
+    models = [
+        {**r, "series": r["benchmark"] + (" after RL" if r["model"].endswith("_rl") else "")}
+        for r in rows
+        if r["model"] != "floor"
+    ]
     curve = [r for r in models if not r["benchmark"].startswith("tool_name_")]
     graded = [r for r in models if r["benchmark"].startswith("tool_name_")]
     floors = {r["benchmark"]: r["success"] for r in rows if r["model"] == "floor"}

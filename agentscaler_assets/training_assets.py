@@ -127,7 +127,15 @@ def phase_config(training: TrainingSettings, phase: int, token_budget: int = 0) 
 # What a training run writes beside the model: its record, not what the next phase starts from. A re-run that
 # only re-evaluates a finished phase rewrites these (wall time, plot), which must not make the phases
 # trained from it start again.
-RUN_RECORDS = {"phase_result.json", "loss_curve.png", "inputs.sha1", "README.md"}
+RUN_RECORDS = {
+    "phase_result.json",
+    "loss_curve.png",
+    "inputs.sha1",
+    "README.md",
+    "rl_result.json",
+    "reward_curve.png",
+    "episodes.jsonl",
+}
 
 
 def _fresh_out_dir(out: Path, inputs: list[Path], cfg: PhaseConfig) -> None:

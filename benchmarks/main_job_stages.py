@@ -31,7 +31,7 @@ def step_seconds(instance: DagsterInstance) -> tuple[dict[str, float], dict[str,
         stage = run.tags.get("agentscaler/stage", "other")
         label = (
             stage
-            if stage in ("catalog", "domain", "training", "studies")
+            if stage in ("catalog", "domain", "training", "rl", "studies")
             else f"{stage}:{run.tags.get('dagster/partition', '-')}"
         )
         started: dict[str, float] = {}

@@ -11,7 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot is imported)
 
 
-def loss_curve_png(result_histories: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+def loss_curve_png(
+    result_histories: dict[str, list[tuple[int, float]]], path: Path, ylabel: str = "assistant-token loss"
+) -> Path:
     """Plot one line per named ``(step, loss)`` history (e.g. ``phase1/train``, ``phase1/val``) into a PNG.
 
     Empty histories are skipped, so a phase without validation does not add an empty legend entry.
@@ -26,7 +28,7 @@ def loss_curve_png(result_histories: dict[str, list[tuple[int, float]]], path: P
                 steps, losses = zip(*history, strict=True)
                 ax.plot(steps, losses, marker="o" if len(history) < 20 else None, markersize=3, label=label)
         ax.set_xlabel("optimizer step")
-        ax.set_ylabel("assistant-token loss")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()

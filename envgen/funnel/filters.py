@@ -91,17 +91,32 @@ def validity_problem(t: Trajectory, cfg: FunnelConfig) -> str | None:
     return None
 
 
+def calls_with_results(t: Trajectory) -> list[tuple[dict[str, Any], str | None]]:
+    """Every call the agent made, in order, with the content of its result (None when it got none).
+
+    A result answers a call of the assistant turn just before it: ids are matched within that turn only,
+    because a model's parsed calls are numbered per turn (every turn has a `call_1`)."""
+    pairs: list[tuple[dict[str, Any], str | None]] = []
+    turn: dict[str, int] = {}
+    for m in t.messages:
+        if m.get("role") == "assistant":
+            turn = {}
+            for c in m.get("tool_calls") or []:
+                turn.setdefault(c.get("id", ""), len(pairs))
+                pairs.append((c, None))
+        elif m.get("role") == "tool" and m.get("tool_call_id") in turn:
+            index = turn.pop(m["tool_call_id"])
+            pairs[index] = (pairs[index][0], m.get("content", ""))
+    return pairs
+
+
 def successful_calls(t: Trajectory) -> list[dict[str, Any]]:
     """The agent's calls whose tool result was not an error, in order, with parsed arguments."""
-    results = {m.get("tool_call_id"): m.get("content", "") for m in t.messages if m.get("role") == "tool"}
-    calls = []
-    for m in t.messages:
-        for c in m.get("tool_calls") or [] if m.get("role") == "assistant" else []:
-            if not content_is_error(results.get(c.get("id"), "")):
-                calls.append(
-                    {"name": c["function"]["name"], "arguments": arguments_dict(c["function"]["arguments"])}
-                )
-    return calls
+    return [
+        {"name": c["function"]["name"], "arguments": arguments_dict(c["function"]["arguments"])}
+        for c, result in calls_with_results(t)
+        if result is not None and not content_is_error(result)
+    ]
 
 
 def calls_match(t: Trajectory, task: Task, env: EnvironmentDoc, match_reads: bool) -> bool:

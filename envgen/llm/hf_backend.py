@@ -96,6 +96,27 @@ class GreedyBatcher:
                 future.set_result(reply)
 
 
+class ChatRenderer:
+    """A conversation as a model reads it: in the compact view when the model was trained on it (the view
+    is in the model folder, `envgen.llm.compact`), rendered by the model's chat template. Decoding here and
+    the RL rollouts (`train.rl_rollout`) render through it, so both see what training saw."""
+
+    def __init__(self, tokenizer: Any, view: CompactView | None) -> None:
+        self.tokenizer = tokenizer
+        self.view = view
+        self._count_tokens = token_counter(tokenizer)
+
+    def text(self, messages: list[dict], tools: list[dict], add_generation_prompt: bool = True) -> str:
+        """The rendered conversation, with the assistant's generation prompt unless told otherwise."""
+        messages = arguments_as_objects(messages)
+        if self.view is not None:
+            messages, _ = compact_messages(messages, tools, self.view, self._count_tokens)
+            tools = []
+        return self.tokenizer.apply_chat_template(
+            messages, tools=tools or None, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+
+
 class HFChatBackend:
     """Generate assistant turns with a local causal LM and its chat template.
 
@@ -124,8 +145,7 @@ class HFChatBackend:
         self._lock = threading.Lock()
         self._stop_ids = _stop_token_ids(self.tokenizer)
         # The compact view the model was trained on (envgen.llm.compact), or None for full conversations.
-        self.view = CompactView.load(self.model_dir)
-        self._count_tokens = token_counter(self.tokenizer)
+        self.renderer = ChatRenderer(self.tokenizer, CompactView.load(self.model_dir))
         self.batcher = GreedyBatcher(self.greedy_batch)
         # Guided tool names (envgen.llm.guided): a call's name can only spell an offered tool.
         self.guided_tool_names = guided_tool_names
@@ -168,20 +188,12 @@ class HFChatBackend:
             self.usage.completion_tokens += len(new_tokens)
         return parse_assistant_text(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
 
+    def prompt_text(self, messages: list[dict], tools: list[dict], add_generation_prompt: bool = True) -> str:
+        return self.renderer.text(messages, tools, add_generation_prompt)
+
     def _prompt_tokens(self, messages: list[dict], tools: list[dict], max_new: int) -> list[int]:
-        """Tokenise the conversation (in the compact view when the model was trained on it) plus generation
-        prompt, keeping the most recent tokens if too long."""
-        messages = arguments_as_objects(messages)
-        if self.view is not None:
-            messages, _ = compact_messages(messages, tools, self.view, self._count_tokens)
-            tools = []
-        ids = self.tokenizer.apply_chat_template(
-            messages,
-            tools=tools or None,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-        )["input_ids"]
+        """Tokenise :meth:`prompt_text`, keeping the most recent tokens if too long."""
+        ids = self.tokenizer(self.prompt_text(messages, tools), add_special_tokens=False)["input_ids"]
         budget = max(getattr(self.model.config, "max_position_embeddings", len(ids) + max_new) - max_new, 1)
         if len(ids) > budget:
             logger.warning("%s: prompt of %d tokens cut to the last %d", self.name, len(ids), budget)
@@ -195,30 +207,23 @@ class HFChatBackend:
         """The greedy next assistant message for each (messages, tools), decoded in left-padded batches with
         the KV cache: the graded evaluation asks for thousands of single turns, one `generate` each would
         cost most of its time in per-call overhead."""
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._stop_ids[0]
         encoded = [self._prompt_tokens(m, t, self.max_new_tokens) for m, t in prompts]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         replies: list[dict[str, Any]] = [{} for _ in encoded]
-        with self._lock, torch.no_grad():
+        with self._lock:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                width = max(len(encoded[i]) for i in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                attention = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                    attention[row, width - len(encoded[i]) :] = 1
-                output = self.model.generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=attention.to(self.device),
-                    max_new_tokens=self.max_new_tokens,
-                    eos_token_id=self._stop_ids,
-                    pad_token_id=pad,
+                generated = generate_rows(
+                    self.model,
+                    [encoded[i] for i in chunk],
+                    self.max_new_tokens,
+                    self._stop_ids,
+                    pad_id(self.tokenizer, self._stop_ids),
+                    lambda width, chunk=chunk: self._guide([prompts[i][1] for i in chunk], width),
                     do_sample=False,
-                    logits_processor=self._guide([prompts[i][1] for i in chunk], width),
                 )
-                for row, i in enumerate(chunk):
-                    new_tokens = _until_stop(output[row, width:].tolist(), self._stop_ids)
+                for i, new_tokens in zip(chunk, generated, strict=True):
+                    new_tokens = _until_stop(new_tokens, self._stop_ids)
                     self.usage.requests += 1
                     self.usage.prompt_tokens += len(encoded[i])
                     self.usage.completion_tokens += len(new_tokens)
@@ -242,6 +247,51 @@ class HFChatBackend:
             return {"do_sample": False}
         torch.manual_seed(self.seed + self.usage.requests)
         return {"do_sample": True, "temperature": temperature, "top_p": float(sampling.get("top_p", 1.0))}
+
+
+def pad_id(tokenizer: Any, stop_ids: list[int]) -> int:
+    """The tokenizer's padding id, or its first stop id when it has none."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+
+
+def generate_rows(
+    model: Any,
+    rows: list[list[int]],
+    max_new_tokens: int,
+    stop_ids: list[int],
+    pad: int,
+    guide_for: Callable[[int], LogitsProcessorList],
+    **generation: Any,
+) -> list[list[int]]:
+    """One KV-cached ``generate`` over token rows of different lengths (left-padded), returning each row's
+    new tokens up to and including its first stop token (all of them when it never stopped).
+
+    ``guide_for(width)`` gives the logits processors for the padded prompt width; ``generation`` holds the
+    sampling arguments (``do_sample``, ``temperature``, ``top_p``). The greedy evaluation batches and the
+    RL rollouts (`train.rl_rollout`) decode through this one function."""
+    device = next(model.parameters()).device
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, tokens in enumerate(rows):
+        ids[row, width - len(tokens) :] = torch.tensor(tokens)
+        attention[row, width - len(tokens) :] = 1
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=attention.to(device),
+            max_new_tokens=max_new_tokens,
+            eos_token_id=stop_ids,
+            pad_token_id=pad,
+            logits_processor=guide_for(width),
+            **generation,
+        )
+    new = []
+    for row in range(len(rows)):
+        tokens = output[row, width:].tolist()
+        stop = next((i for i, t in enumerate(tokens) if t in stop_ids), None)
+        new.append(tokens if stop is None else tokens[: stop + 1])
+    return new
 
 
 def _resolve_device(device: str) -> str:

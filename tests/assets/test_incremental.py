@@ -25,7 +25,12 @@ from train.launch import read_phase_result, run_phase_from_files
 
 REPO = Path(__file__).resolve().parents[2]
 GRAPH = whole_lineage()
-ONLY_DOMAINS = ["training", "evaluation", "studies"]  # main_job.skip: the catalog and domain stages alone
+ONLY_DOMAINS = [
+    "training",
+    "rl",
+    "evaluation",
+    "studies",
+]  # main_job.skip: the catalog and domain stages alone
 
 
 @pytest.fixture
@@ -115,7 +120,7 @@ def test_a_main_job_killed_mid_training_resumes_from_its_last_checkpoint(instanc
     assert not (phase1 / "phase_result.json").exists(), "killed before phase 1 finished"
     saved = max(int(p.name.split("-")[1]) for p in phase1.glob("checkpoint-*"))
 
-    config = {**TINY_RUN, "main_job": {"skip": ["evaluation", "studies"]}}
+    config = {**TINY_RUN, "main_job": {"skip": ["rl", "evaluation", "studies"]}}
     report = run_main_job(instance, config, tiny_resources(store))
     assert report.ok
     ran = [v.asset for v in report.verdicts if v.run]

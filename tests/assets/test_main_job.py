@@ -116,8 +116,8 @@ def test_force_launches_every_stage_whole_and_a_config_change_reruns_its_asset(f
     monkeypatch.setattr(main_job, "materialize", record)
     report = run_main_job(instance, TINY_RUN, tiny_resources(home), force=True)
     domains = instance.get_dynamic_partitions("domain")
-    assert report.ok and len(launched) == 1 + len(domains) + 1 + len(main_job.BENCHMARKS) + 1
-    assert (None, tuple(main_job.TRAINING_STAGE)) in launched
+    assert report.ok and len(launched) == 1 + len(domains) + 2 + len(main_job.BENCHMARKS) + 1
+    assert (None, tuple(main_job.TRAINING_STAGE)) in launched and (None, tuple(main_job.RL_STAGE)) in launched
     assert all(sel == tuple(main_job.DOMAIN_STAGE) for part, sel in launched if part in domains)
 
     launched.clear()
@@ -163,11 +163,9 @@ def test_scaling_study_trains_nested_subsets_on_one_budget_and_scores_them(finis
     for row in study["scores"]:
         assert 0.0 <= row["ci95_low"] <= row["success"] <= row["ci95_high"] <= 1.0
     benchmarks = {(r["benchmark"], r["model"]) for r in study["scores"]}
-    for s in [*subsets, {"subset": "floor"}]:
-        assert ("synthetic_heldout", s["subset"]) in benchmarks and (
-            "tau2_telecom",
-            s["subset"],
-        ) in benchmarks
+    # The smoke preset adds one RL step after each subset's phase 2: `<subset>_rl`, scored beside it.
+    for model in [*(s["subset"] for s in subsets), *(f"{s['subset']}_rl" for s in subsets), "floor"]:
+        assert ("synthetic_heldout", model) in benchmarks and ("tau2_telecom", model) in benchmarks, model
     assert meta["success_curve"].value.startswith(
         "![success versus domains and tools](data:image/png;base64,"
     )
@@ -188,6 +186,24 @@ def test_vertical_only_ablation_matches_the_two_phase_budget(finished_job):
     table = meta.metadata["validation_losses"].value
     for model in ("base", "phase1", "phase2", "vertical_only"):
         assert model in table
+
+
+def test_rl_phase_trains_on_training_tasks_only_and_is_scored_beside_phase2(finished_job):
+    instance, _, home, _ = finished_job
+    meta = _latest(instance, "phase3_rl_model")
+    assert meta["steps"].value == 2 and meta["episodes"].value == 8  # the smoke preset: 2 steps of 2 x 2
+    assert "reward_curve" in meta and "mean_reward_last_step" in meta
+    assert "solved" in meta["reward_terms"].value
+    domains_table = pl.read_parquet(home / "domains" / "domains.parquet")
+    allowed = set()
+    for slug in domains_table.filter(pl.col("vertical") & ~pl.col("heldout"))["slug"]:
+        tasks = pl.read_parquet(home / "domains" / slug / "tasks.parquet")
+        allowed |= {(slug, t) for t in tasks.filter(pl.col("split") == "train")["task_id"]}
+    journal = home / "models" / "phase3_rl" / "episodes.jsonl"
+    episodes = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert len(episodes) == 8 and all((e["domain"], e["task_id"]) in allowed for e in episodes)
+    synthetic = _benchmark_metadata(instance, "synthetic_heldout")
+    assert "phase3_rl" in synthetic["scores"].value and "phase3_rl" in synthetic["tool_call_accuracy"].value
 
 
 def test_phase2_checkpoint_loads_and_renders_tool_calls(finished_job):
@@ -249,6 +265,42 @@ def test_cli_rematerialises_phase2_alone(finished_job):
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = len(instance.fetch_materializations(AssetKey("phase2_model"), limit=100).records)
     assert after == before + 1
+
+
+def test_cli_materialises_the_rl_phase_with_its_op_config(finished_job, tmp_path):
+    instance, instance_dir, home, _ = finished_job
+    before = len(instance.fetch_materializations(AssetKey("phase3_rl_model"), limit=100).records)
+    config = tmp_path / "rl.yaml"
+    recipe = "{max_steps: 1, tasks_per_step: 2, group_size: 2, max_turns: 2, max_new_tokens: 16}"
+    config.write_text(f"ops:\n  phase3_rl_model:\n    config: {recipe}\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(instance_dir),
+        "AGENTSCALER_HOME": str(home),
+        "AGENTSCALER_PROFILE": "smoke",
+    }
+    command = [
+        "asset",
+        "materialize",
+        "-m",
+        "agentscaler_assets",
+        "--select",
+        "phase3_rl_model",
+        "-c",
+        str(config),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = instance.fetch_materializations(AssetKey("phase3_rl_model"), limit=100).records
+    assert len(records) == before + 1
+    assert records[0].asset_materialization.metadata["episodes"].value == 4
 
 
 def test_a_reevaluated_phase1_does_not_make_phase2_train_again(finished_job):

@@ -285,16 +285,15 @@ def test_the_pretrained_profile_trains_gemma_with_lora_and_its_preset_sizes_the_
     merged = with_preset("pretrained", mine)
     config = merged["ops"]["benchmark_scores"]["config"]
     assert config["graded_turns_per_group"] == 7 and config["max_tasks_per_domain"] == 2
-    assert merged["main_job"]["skip"] == [] and with_preset("pretrained", {})["main_job"]["skip"] == [
-        "studies"
-    ]
+    assert merged["main_job"]["skip"] == []
+    assert with_preset("pretrained", {})["main_job"]["skip"] == ["studies", "rl"]
     assert with_preset("local", mine) == mine
     # A skipped stage is reported, not run.
     with DagsterInstance.ephemeral() as instance:
         report = main_job.run_main_job(
             instance,
-            {"main_job": {"skip": ["catalog", "training", "evaluation", "studies"]}},
+            {"main_job": {"skip": ["catalog", "training", "rl", "evaluation", "studies"]}},
             resources={"storage": StorageRoot(root=str(tmp_path))},
         )
-    assert report.runs == [] and report.skipped[:2] == ["catalog", "training"]
-    assert report.skipped[2:] == [f"evaluation:{b}" for b in BENCHMARKS] + ["studies"]
+    assert report.runs == [] and report.skipped[:3] == ["catalog", "training", "rl"]
+    assert report.skipped[3:] == [f"evaluation:{b}" for b in BENCHMARKS] + ["studies"]

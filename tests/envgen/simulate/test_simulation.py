@@ -6,8 +6,9 @@ import zlib
 
 import pytest
 
-from envgen.funnel.filters import FunnelConfig, funnel_counts, judge, rejection_reasons
-from envgen.simulate.rollout import read_journal, run_rollouts
+from envgen.funnel.filters import FunnelConfig, funnel_counts, judge, rejection_reasons, successful_calls
+from envgen.llm.toolcall_parse import parse_assistant_text
+from envgen.simulate.rollout import read_journal, run_episode, run_rollouts
 from envgen.simulate.scripted import ErrorModel, ScriptedTeacher, ScriptedUser
 from envgen.tasks.chains import TaskConfig, sample_tasks
 
@@ -138,3 +139,27 @@ def test_repetition_loops_are_rejected(airline, airline_tasks, tmp_path):
     )[0]
     verdict = judge(traj, task, airline.env, FunnelConfig())
     assert not verdict.valid and "repeated" in verdict.reason
+
+
+def test_results_are_matched_to_calls_within_their_turn(airline, airline_tasks):
+    """A model's parsed calls are numbered per turn (every turn has a `call_1`): each result belongs to the
+    call of the turn just before it, so a failed call is not taken for a successful one, nor the reverse."""
+    task = next(t for t in airline_tasks if len(t.gold_calls) >= 2)
+
+    def said(call: dict) -> dict:
+        return parse_assistant_text(f"<tool_call>\n{json.dumps(call)}\n</tool_call>")
+
+    turns = [m for g in task.gold_calls for m in (said(g), {"role": "assistant", "content": "Done."})]
+    turns.insert(1, said({"name": "no_such_tool", "arguments": {}}))  # right after the first gold call
+
+    class Scripted:
+        name = "scripted:replay"
+
+        async def complete(self, messages, tools, **_):
+            return turns.pop(0) if turns else {"role": "assistant", "content": "Bye."}
+
+    traj = asyncio.run(run_episode(task, airline.env, airline.path, Scripted(), ScriptedUser(task)))
+    ids = [c["id"] for m in traj.messages for c in m.get("tool_calls") or []]
+    assert set(ids) == {"call_1"} and len(ids) == len(task.gold_calls) + 1
+    assert successful_calls(traj) == task.gold_calls
+    assert judge(traj, task, airline.env, FunnelConfig()).calls_match
