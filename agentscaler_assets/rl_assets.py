@@ -3,6 +3,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -34,7 +35,7 @@ from envgen.tasks.chains import frame_to_tasks
 from train.plots import loss_curve_png
 from train.rl import RLConfig, RLResult, train_rl_phase
 from train.rl_rewards import RewardWeights
-from train.rl_rollout import RLTask, RolloutSettings
+from train.rl_rollout import RLTask, RolloutSettings, UserFor, scripted_user
 
 RL_MODEL = "phase3_rl"  # the folder under models/ and the agent's name in the benchmarks
 
@@ -118,6 +119,23 @@ def rl_tasks(storage: StorageRoot, config: RLPhaseConfig, seed: int = 0) -> list
     return tasks
 
 
+def train_rl_model(
+    storage: StorageRoot,
+    training: TrainingSettings,
+    config: RLPhaseConfig,
+    init: Path,
+    out: Path,
+    user_for: UserFor = scripted_user,
+) -> RLResult:
+    """The RL phase from `init` into `out` on the configured training tasks: `out` and its checkpoints are
+    kept (to resume) only while the starting model, the tasks files and the recipe are unchanged."""
+    tasks = rl_tasks(storage, config, training.seed)
+    cfg = config.rl_config(training)
+    task_files = sorted({storage.domain_dir(t.key.split("/")[0]) / TASKS_FILE for t in tasks})
+    _fresh_out_dir(out, [init, *task_files], cfg)
+    return train_rl_phase(init, tasks, out, cfg, user_for)
+
+
 def rl_metadata(result: RLResult, plot_markdown: str) -> dict:
     """The RL phase's numbers as Dagster metadata: reward at the start and end, each term apart, KL, speed."""
     terms = [
@@ -166,25 +184,20 @@ def phase3_rl_model(
     outcome (the funnel's verdict) plus configurable shaped terms and penalties, each logged apart.
     Resumes from its newest checkpoint when the inputs and recipe are unchanged."""
     models = storage.artefact(Artefact.MODELS)
-    tasks = rl_tasks(storage, config, training.seed)
-    cfg = config.rl_config(training)
     out = models / RL_MODEL
-    task_files = sorted({storage.domain_dir(t.key.split("/")[0]) / TASKS_FILE for t in tasks})
-    _fresh_out_dir(out, [models / "phase2", *task_files], cfg)
-    context.log.info(
-        f"{RL_MODEL}: GRPO from phase 2 on {len(tasks)} training tasks, user {llm.describe()['user']}"
-    )
+    user = llm.describe()["user"]
+    context.log.info(f"{RL_MODEL}: GRPO from phase 2, user {user}")
     with forward_logs("train", context):
-        result = train_rl_phase(models / "phase2", tasks, out, cfg, llm.user_for)
+        result = train_rl_model(storage, training, config, models / "phase2", out, llm.user_for)
     plot = loss_curve_png(
-        {"mean reward": result.reward_history, **{f"{n}": h for n, h in result.term_histories.items()}},
+        {"mean reward": result.reward_history, **result.term_histories},
         out / "reward_curve.png",
         ylabel="reward (per term: unweighted mean)",
     )
     metadata = {
         "path": MetadataValue.path(str(out)),
         "initialised_from": MetadataValue.path(str(models / "phase2")),
-        "user_simulator": llm.describe()["user"],
+        "user_simulator": user,
         **rl_metadata(result, png_markdown(plot, "reward curve")),
     }
     return MaterializeResult(data_version=model_version(out), metadata=metadata)

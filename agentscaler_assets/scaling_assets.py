@@ -27,10 +27,9 @@ from agentscaler_assets.environment_assets import domain_tasks
 from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suite
 from agentscaler_assets.experience_assets import sft_phase1_dataset, sft_phase2_dataset, training_domains
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
-from agentscaler_assets.rl_assets import RLPhaseConfig, rl_tasks
+from agentscaler_assets.rl_assets import RLPhaseConfig, train_rl_model
 from agentscaler_assets.tables import markdown_table, png_markdown, write_parquet
 from agentscaler_assets.training_assets import (
-    _fresh_out_dir,
     base_model,
     model_version,
     phase2_model,
@@ -43,7 +42,6 @@ from envgen.llm.hf_backend import HFChatBackend
 from evals.suites import SuiteOptions, run_suite
 from train.launch import phase_rows
 from train.plots import scaling_curve_png
-from train.rl import train_rl_phase
 from train.scaling import nested_subsets
 from train.sft import assistant_token_loss
 
@@ -146,12 +144,8 @@ def scaling_study(
         )
         trained = {label: p2}
         if config.rl_steps:
-            rl_recipe = RLPhaseConfig(max_steps=config.rl_steps)
             rl_out = root / "models" / f"{label}_rl"
-            _fresh_out_dir(rl_out, [p2], rl_recipe.rl_config(training))
-            train_rl_phase(
-                p2, rl_tasks(storage, rl_recipe, training.seed), rl_out, rl_recipe.rl_config(training)
-            )
+            train_rl_model(storage, training, RLPhaseConfig(max_steps=config.rl_steps), p2, rl_out)
             trained[f"{label}_rl"] = rl_out
         for name, folder in trained.items():
             models[name] = HFChatBackend(

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from agentscaler_assets.evaluation_assets import BenchmarkConfig, synthetic_suite
 from agentscaler_assets.resources import StorageRoot, TrainingSettings
-from agentscaler_assets.rl_assets import RLPhaseConfig, rl_tasks
+from agentscaler_assets.rl_assets import RLPhaseConfig, train_rl_model
 from envgen.llm.hf_backend import HFChatBackend
 from evals.suites import SuiteOptions, run_suite
-from train.rl import train_rl_phase
 
 
 def _interval(solved: int, n: int, low: float, high: float) -> str:
@@ -46,11 +45,10 @@ def main() -> None:
     config = RLPhaseConfig(**json.loads(args.config))
     training = TrainingSettings()
     phase2 = storage.path("models", "phase2")
-    tasks = rl_tasks(storage, config, training.seed)
     started = time.perf_counter()
-    result = train_rl_phase(phase2, tasks, out / "phase3_rl", config.rl_config(training))
+    result = train_rl_model(storage, training, config, phase2, out / "phase3_rl")
     print(
-        f"RL: {result.steps} steps, {result.episodes} episodes on {len(tasks)} training tasks, "
+        f"RL: {result.steps} steps, {result.episodes} episodes on {result.training_tasks} training tasks, "
         f"{time.perf_counter() - started:.0f} s, {result.tokens_per_second:.0f} sampled tokens/s"
     )
     for step, reward in result.reward_history:

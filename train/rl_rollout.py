@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import LogitsProcessorList
 
 from envgen.environment.programs import EnvironmentDoc
 from envgen.funnel.filters import FunnelConfig, judge
 from envgen.llm.compact import CompactView
 from envgen.llm.guided import TokenStrings, ToolNameGuide, offered_names
-from envgen.llm.hf_backend import ChatRenderer, GreedyBatcher, generate_rows, pad_id
+from envgen.llm.hf_backend import ChatRenderer, GreedyBatcher, generate_rows, pad_id, stop_token_ids
 from envgen.llm.toolcall_parse import parse_assistant_text
 from envgen.llm.turn_markers import QWEN_MARKERS, markers_for, single_token_id
 from envgen.simulate.rollout import Trajectory, UserSimulator, run_episode, trajectory_row
@@ -120,9 +119,7 @@ class PolicyDecoder:
                 f"the tokenizer has no single token for the end-of-turn marker {self.end_marker!r}"
             )
         self.stop_id = stop
-        self.stop_ids = sorted(
-            {stop, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
-        )
+        self.stop_ids = stop_token_ids(tokenizer)  # the same stops as evaluation's decoding
         self.pad = pad_id(tokenizer, self.stop_ids)
         self._token_strings = TokenStrings(tokenizer) if settings.guided_tool_names else None
         self.batcher = GreedyBatcher(self._decode, max_batch=settings.concurrency)
@@ -250,7 +247,7 @@ def policy_episodes(
 
         return await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks)))
 
-    with evaluating(decoder.model), torch.no_grad():
+    with evaluating(decoder.model):  # generate_rows samples without gradients
         finished = asyncio.run(run_all())
     episodes = []
     for t, (agent, traj) in zip(tasks, finished, strict=True):

@@ -143,7 +143,7 @@ class HFChatBackend:
         self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype="auto").to(self.device).eval()
         self.usage = Usage()
         self._lock = threading.Lock()
-        self._stop_ids = _stop_token_ids(self.tokenizer)
+        self._stop_ids = stop_token_ids(self.tokenizer)
         # The compact view the model was trained on (envgen.llm.compact), or None for full conversations.
         self.renderer = ChatRenderer(self.tokenizer, CompactView.load(self.model_dir))
         self.batcher = GreedyBatcher(self.greedy_batch)
@@ -169,39 +169,31 @@ class HFChatBackend:
     ) -> dict[str, Any]:
         """Render, generate and parse under the lock."""
         max_new = int(sampling.get("max_new_tokens") or sampling.get("max_tokens") or self.max_new_tokens)
-        prompt = self._prompt_ids(messages, tools, max_new)
+        prompt = self._prompt_tokens(messages, tools, max_new)
         with self._lock:
-            generation_kwargs = self._sampling_kwargs(sampling)
-            with torch.no_grad():
-                output = self.model.generate(
-                    input_ids=prompt,
-                    attention_mask=torch.ones_like(prompt),
-                    max_new_tokens=max_new,
-                    eos_token_id=self._stop_ids,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    logits_processor=self._guide([tools], prompt.shape[1]),
-                    **generation_kwargs,
-                )
-            new_tokens = _until_stop(output[0, prompt.shape[1] :].tolist(), self._stop_ids)
+            generated = generate_rows(
+                self.model,
+                [prompt],
+                max_new,
+                self._stop_ids,
+                pad_id(self.tokenizer, self._stop_ids),
+                lambda width: self._guide([tools], width),
+                **self._sampling_kwargs(sampling),
+            )
+            new_tokens = _until_stop(generated[0], self._stop_ids)
             self.usage.requests += 1
-            self.usage.prompt_tokens += prompt.shape[1]
+            self.usage.prompt_tokens += len(prompt)
             self.usage.completion_tokens += len(new_tokens)
         return parse_assistant_text(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
 
-    def prompt_text(self, messages: list[dict], tools: list[dict], add_generation_prompt: bool = True) -> str:
-        return self.renderer.text(messages, tools, add_generation_prompt)
-
     def _prompt_tokens(self, messages: list[dict], tools: list[dict], max_new: int) -> list[int]:
-        """Tokenise :meth:`prompt_text`, keeping the most recent tokens if too long."""
-        ids = self.tokenizer(self.prompt_text(messages, tools), add_special_tokens=False)["input_ids"]
+        """Tokenise the rendered conversation (`ChatRenderer`), keeping the most recent tokens if too long."""
+        ids = self.tokenizer(self.renderer.text(messages, tools), add_special_tokens=False)["input_ids"]
         budget = max(getattr(self.model.config, "max_position_embeddings", len(ids) + max_new) - max_new, 1)
         if len(ids) > budget:
             logger.warning("%s: prompt of %d tokens cut to the last %d", self.name, len(ids), budget)
             ids = ids[-budget:]
         return list(ids)
-
-    def _prompt_ids(self, messages: list[dict], tools: list[dict], max_new: int) -> torch.Tensor:
-        return torch.tensor([self._prompt_tokens(messages, tools, max_new)], device=self.device)
 
     def greedy_batch(self, prompts: list[Prompt], batch_size: int = 32) -> list[dict[str, Any]]:
         """The greedy next assistant message for each (messages, tools), decoded in left-padded batches with
@@ -286,12 +278,8 @@ def generate_rows(
             logits_processor=guide_for(width),
             **generation,
         )
-    new = []
-    for row in range(len(rows)):
-        tokens = output[row, width:].tolist()
-        stop = next((i for i, t in enumerate(tokens) if t in stop_ids), None)
-        new.append(tokens if stop is None else tokens[: stop + 1])
-    return new
+    new = [output[row, width:].tolist() for row in range(len(rows))]
+    return [tokens[: len(_until_stop(tokens, stop_ids)) + 1] for tokens in new]
 
 
 def _resolve_device(device: str) -> str:
@@ -301,7 +289,7 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _stop_token_ids(tokenizer: Any) -> list[int]:
+def stop_token_ids(tokenizer: Any) -> list[int]:
     """End-of-turn and end-of-sequence ids: generation must stop at whichever comes first."""
     ids = {tokenizer.eos_token_id, *end_of_turn_ids(tokenizer)}
     return sorted(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id)
