@@ -1,6 +1,7 @@
 """Group `catalog`: API specs in, tool graph, domains (which register the `domain` partitions)."""
 
 import asyncio
+from typing import Literal
 
 import polars as pl
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -17,13 +18,23 @@ from agentscaler_assets.source_assets import (
 )
 from agentscaler_assets.tables import markdown_table, write_parquet
 from agentscaler_assets.versions import code_version, content_version
-from envgen.catalog.loaders import load_paths
-from envgen.catalog.spec import frame_to_specs, specs_to_frame
-from envgen.environment.admission import MIN_TOOLS, admit_domains, refusal_reasons, size_histogram
+from envgen.catalog.loaders import load_paths, refused_specs_frame
+from envgen.catalog.spec import ToolSpec, frame_to_specs, specs_to_frame
+from envgen.environment.admission import (
+    MIN_TOOLS,
+    admit_domains,
+    admitted_share,
+    refusal_reasons,
+    size_histogram,
+    source_funnel,
+)
+from envgen.funnel.contamination import BenchmarkTool, closest_domains
 from envgen.graph.edge_verify import verify_edges
 from envgen.graph.embedders import Embedder, OpenAIEmbedder, TfidfEmbedder
 from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
 from envgen.tasks.chains import mark_heldout_domains
+from evals.benchmark_tools import TAU2_DOMAINS, tau2_tool_schemas
+from evals.tau2 import tau2_missing_reason
 
 
 class CatalogConfig(Config):
@@ -46,9 +57,7 @@ def api_catalog(
         raise ValueError(f"no usable API spec in {', '.join(map(str, paths))}")
     frame = specs_to_frame(load.specs)
     write_parquet(frame, storage.artefact(Artefact.CATALOG))
-    refused = pl.DataFrame(
-        [vars(r) for r in load.refused], schema={"origin": pl.String, "name": pl.String, "reason": pl.String}
-    )
+    refused = refused_specs_frame(load)
     write_parquet(refused, storage.artefact(Artefact.REFUSED_SPECS))
     for r in load.refused:
         context.log.warning(f"refused spec {r.name} from {r.origin}: {r.reason}")
@@ -61,6 +70,7 @@ def api_catalog(
             "apis": len(load.specs),
             "refused": len(load.refused),
             "duplicates_dropped": load.duplicates,
+            "variants_dropped": len(load.variants),
             "sources": MetadataValue.json([str(p) for p in paths]),
             "apis_by_tag": MetadataValue.md(markdown_table(by_tag)),
             "preview": MetadataValue.md(markdown_table(frame.select("name", "description").head(8))),
@@ -69,9 +79,11 @@ def api_catalog(
 
 
 def read_domains(storage: StorageRoot) -> pl.DataFrame:
-    """The domains table `domains` wrote; one written before general domains were held out has no
-    `heldout` column, and none of its domains is held out."""
+    """The domains table `domains` wrote, less the domains whose partition failed in this main job
+    (`StorageRoot.failed_domains`); one written before general domains were held out has no `heldout`
+    column, and none of its domains is held out."""
     table = pl.read_parquet(storage.artefact(Artefact.DOMAINS))
+    table = table.filter(~pl.col("slug").is_in(storage.failed_domains))
     return table if "heldout" in table.columns else table.with_columns(heldout=pl.lit(False))
 
 
@@ -101,6 +113,7 @@ class GraphSettings(EmbedderSettings):
     resolution: float = 1.0
     min_domain_size: int = 4
     max_domain_size: int = 40
+    family_weight: float = 0.5  # edge weight between tools of one API family (0: none)
     seed: int = 0
     vertical: list[str] = ["retail", "airline", "telecom"]
     max_verified_edges: int = 2000  # with `llm.edge_check = openai`: how many edges the model is asked about
@@ -111,6 +124,7 @@ class GraphSettings(EmbedderSettings):
             resolution=self.resolution,
             min_domain_size=self.min_domain_size,
             max_domain_size=self.max_domain_size,
+            family_weight=self.family_weight,
             seed=self.seed,
         )
 
@@ -161,13 +175,39 @@ class DomainSettings(GraphSettings):
     # measure transfer to tools no training set contained.
     heldout_domains: int = Field(default=4, ge=0)
     workers: int = 2  # processes that build and probe the domains' environments
+    # When no domain is named like `vertical` (a user's own catalog), phase 2 still needs vertical
+    # domains: `similarity` takes, for each of tau2's domains, the admitted domain whose tools are most
+    # like its tools; `none` leaves the vertical set empty.
+    vertical_fallback: Literal["similarity", "none"] = "similarity"
+
+
+def similar_vertical(
+    accepted: pl.DataFrame, specs: list[ToolSpec], embedder: Embedder
+) -> tuple[pl.DataFrame, str]:
+    """The admitted domains with `vertical` set on the one most like each of tau2's domains (its agent
+    tools, from the installed package), and how they were chosen; unchanged, with the reason, when tau2's
+    tools cannot be had."""
+    reason = tau2_missing_reason()
+    if reason:
+        return accepted, f"none: tau2's tools are not available ({reason})"
+    tools = [BenchmarkTool.from_openai(d, t) for d in TAU2_DOMAINS for t in tau2_tool_schemas(d)]
+    domain_of = {t: slug for slug, ts in zip(accepted["slug"], accepted["tools"], strict=True) for t in ts}
+    chosen = closest_domains(specs, domain_of, tools, embedder)
+    slugs = [domain for domain, _ in chosen.values()]
+    said = ", ".join(f"{bench} -> {domain} ({sim:.2f})" for bench, (domain, sim) in sorted(chosen.items()))
+    return accepted.with_columns(vertical=pl.col("slug").is_in(slugs)), f"similarity to tau2's tools: {said}"
 
 
 @asset(
     group_name="catalog",
     deps=[tool_graph],
     code_version=code_version(
-        HERE, "envgen.graph", "envgen.catalog", "envgen.environment", "envgen.tasks.chains"
+        HERE,
+        "envgen.graph",
+        "envgen.catalog",
+        "envgen.environment",
+        "envgen.tasks.chains",
+        "envgen.funnel.contamination",
     ),
 )
 def domains(
@@ -188,7 +228,15 @@ def domains(
     admission = admit_domains(
         found, specs, dropped, min_tools=config.min_tools, workers=config.workers, progress=progress
     )
-    frame = mark_heldout_domains(admission.domains, config.heldout_domains, config.seed)
+    refused_specs = pl.read_parquet(storage.artefact(Artefact.REFUSED_SPECS))
+    if "kind" not in refused_specs.columns:  # written before repeats were recorded
+        refused_specs = refused_specs.with_columns(pl.lit("refused").alias("kind"))
+    by_source = source_funnel(specs, refused_specs, found, dropped, admission)
+    accepted, vertical_by = admission.domains, "names"
+    if not accepted["vertical"].any() and accepted.height and config.vertical_fallback == "similarity":
+        accepted, vertical_by = similar_vertical(accepted, specs, config.make_embedder())
+        context.log.info(f"vertical domains chosen by similarity: {vertical_by}")
+    frame = mark_heldout_domains(accepted, config.heldout_domains, config.seed)
     held = int(frame["heldout"].sum())
     if held < config.heldout_domains:
         context.log.warning(
@@ -231,10 +279,14 @@ def domains(
             "tools_refused": admission.refused_tools.height,
             "tools_without_domain": len(dropped),
             "funnel": MetadataValue.md(markdown_table(admission.funnel)),
+            "admitted_share": admitted_share(by_source),
+            # offered, refused on import, in a domain, admitted, and why every lost tool was lost
+            "source_funnel": MetadataValue.md(markdown_table(by_source, max_rows=200)),
             "domain_size_histogram": MetadataValue.md(
                 markdown_table(size_histogram(frame["n_tools"].to_list()))
             ),
             "vertical_domains": MetadataValue.json(frame.filter(pl.col("vertical"))["slug"].to_list()),
+            "vertical_chosen_by": vertical_by,
             "heldout_domains": MetadataValue.json(frame.filter(pl.col("heldout"))["slug"].to_list()),
             "partitions_added": MetadataValue.json(added),
             "partitions_retired": MetadataValue.json(retired),

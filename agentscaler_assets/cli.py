@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped, as the run config's main_job.skip says: {', '.join(report.skipped)}")
     if report.failed:
         print(f"failed: {', '.join(report.failed)} (their errors are in the runs above and in dagster dev)")
+        went_on = any(stage not in ("catalog", "domain") for stage, *_ in report.runs)
+        if went_on and any(f.startswith("domain:") for f in report.failed):
+            print(
+                "the later stages ran without the failed domains; `agentscaler run` again retries only "
+                "those partitions and what depends on them"
+            )
     print(
         f"main job {'succeeded' if report.ok else 'FAILED'} in {total:.0f}s: {report.materialised} asset "
         f"materialisations in {len(report.runs)} runs, {report.up_to_date} up to date and skipped; "

@@ -24,7 +24,7 @@ from dagster import DagsterInstance, materialize
 from agentscaler_assets.definitions import ALL_ASSETS, ALL_CHECKS, SOURCE_ASSETS
 from agentscaler_assets.freshness import Freshness, Verdict, whole_lineage
 from agentscaler_assets.partitions import BENCHMARKS, domain_partitions
-from agentscaler_assets.resources import resources_for_profile
+from agentscaler_assets.resources import StorageRoot, resources_for_profile
 from agentscaler_assets.source_assets import report_spec_version, spec_sources
 
 log = logging.getLogger("agentscaler")
@@ -99,10 +99,12 @@ def run_main_job(
     version) retrains nothing. A stage stopped part-way (killed, failed) resumes at its first asset not
     materialised, and a phase resumes from its last checkpoint (training_assets).
 
-    Every domain partition runs even when one fails (the others' work is kept, and all their errors are
-    seen at once); the job then stops before training, whose datasets need every domain. Any other failed
-    stage stops the job there. Stages and benchmark partitions named in the run config's `main_job.skip`
-    (a profile's preset leaves out what its machine cannot afford) are reported as skipped, not run."""
+    Every domain partition runs even when one fails, and the later stages then run on the domains that
+    succeeded (`StorageRoot.failed_domains`): one broken domain costs only itself, and the report lists
+    it, so `agentscaler run` again retries just the failed partitions (and what depends on them). Any
+    other failed stage stops the job there. Stages and benchmark partitions named in the run config's
+    `main_job.skip` (a profile's preset leaves out what its machine cannot afford) are reported as
+    skipped, not run."""
     run_config = run_config or {}
     skip = set(run_config.get("main_job", {}).get("skip", []))
     resources = resources or resources_for_profile()
@@ -155,11 +157,14 @@ def run_main_job(
     report_spec_version(instance, spec_sources(catalog_sources(run_config)))
     if not run("catalog", CATALOG_STAGE):
         return report
-    domains_ok = [
-        run("domain", DOMAIN_STAGE, slug) for slug in instance.get_dynamic_partitions(domain_partitions.name)
-    ]
-    if not all(domains_ok):
+    slugs = instance.get_dynamic_partitions(domain_partitions.name)
+    failed = [slug for slug in slugs if not run("domain", DOMAIN_STAGE, slug)]
+    if failed and len(failed) == len(slugs):
         return report
+    if failed:
+        log.warning(f"domains {failed} failed; the later stages run on the other {len(slugs) - len(failed)}")
+        storage = resources.get("storage") or StorageRoot()
+        resources = {**resources, "storage": storage.model_copy(update={"failed_domains": failed})}
     if not run("training", TRAINING_STAGE, one_at_a_time=True):
         return report
     if not run("rl", RL_STAGE):

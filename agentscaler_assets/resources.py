@@ -43,6 +43,9 @@ class StorageRoot(ConfigurableResource):
     """The one directory that holds every asset's files (Parquet, JSON + SQLite, HF checkpoints)."""
 
     root: str = ""
+    # Domains whose partition failed in this main job: `read_domains` leaves them out, so the later stages
+    # run on the rest. Only the main job sets it; otherwise a domain without its files is an error.
+    failed_domains: list[str] = []
 
     def path(self, *parts: str) -> Path:
         base = Path(self.root) if self.root else default_home()

@@ -3,8 +3,9 @@
 BFCL writes JSON Schema with Python-flavoured type names (`dict`, `float`, `tuple`, `any`) and ships
 functions alone, in lists, or inside question records (`{"id", "question", "function": [...]}`). xLAM
 writes a flat `{arg: {"type": "str, optional", "default": ...}}` map and ships it inside records whose
-`tools` field is often a JSON string. Both are normalised to scalar JSON-Schema parameters; containers and
-`any` are refused per function, because a simulated tool can neither store nor check them.
+`tools` field is often a JSON string. Both are normalised to JSON-Schema parameters (`json_schema.parameter`:
+`dict` is an object, `list`/`tuple` an array); `any`, which a simulated tool can neither store nor check,
+is refused per function.
 """
 
 from __future__ import annotations
@@ -13,20 +14,11 @@ import json
 import re
 from typing import Any
 
-from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, scalar_property, snake_case
+from envgen.catalog.json_schema import parameter
+from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, snake_case
 from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
 
 BFCL, XLAM = "bfcl", "xlam"
-TYPES = {
-    "str": "string",
-    "string": "string",
-    "int": "integer",
-    "integer": "integer",
-    "float": "number",
-    "number": "number",
-    "bool": "boolean",
-    "boolean": "boolean",
-}
 _OPTIONAL = (re.compile(r"(.+?)\s*,\s*optional", re.I), re.compile(r"Optional\[(.+)\]"))
 
 
@@ -113,11 +105,7 @@ def _bfcl(fn: dict[str, Any], name: str, origin: str) -> ToolSpec:
     for pname, p in raw.items():
         if not isinstance(p, dict):
             raise SpecError(f"tool {name!r}: parameter {pname!r} has no schema object")
-        src = p.get("type")
-        ptype = TYPES.get(src.lower()) if isinstance(src, str) else None
-        props[pname] = scalar_property(
-            name, pname, ptype, src, p.get("description"), p.get("enum"), p.get("default")
-        )
+        props[pname] = parameter(name, pname, p)
     return _spec(fn, name, props, list(params.get("required") or []), BFCL, origin)
 
 
@@ -131,12 +119,25 @@ def _xlam(fn: dict[str, Any], name: str, origin: str) -> ToolSpec:
             m = pattern.fullmatch(text)
             if m:
                 text, optional = m.group(1).strip(), True
-        props[pname] = scalar_property(
-            name, pname, TYPES.get(text.lower()), src, p.get("description"), None, p.get("default")
-        )
+        node = {**_python_type(text or src), "description": p.get("description"), "default": p.get("default")}
+        props[pname] = parameter(name, pname, node)
         if not optional and "default" not in p:
             required.append(pname)
     return _spec(fn, name, props, required, XLAM, origin)
+
+
+_GENERIC = re.compile(r"(?i)(list|tuple|set|dict)\[(.+)\]")
+
+
+def _python_type(text: Any) -> dict[str, Any]:
+    """xLAM's Python type hints as a schema node: `List[str]` is an array of strings, `Dict[str, int]` a
+    record; anything else goes through as a type name (`parameter` maps `str`, `int`, ... or refuses)."""
+    m = _GENERIC.fullmatch(str(text))
+    if m is None:
+        return {"type": text}
+    if m.group(1).lower() == "dict":
+        return {"type": "object"}
+    return {"type": "array", "items": _python_type(m.group(2).strip())}
 
 
 def _spec(

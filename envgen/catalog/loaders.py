@@ -9,13 +9,17 @@ from the most to the least distinctive shape, so a document is never claimed by 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from envgen.catalog import bfcl, openapi, toolbench
+from envgen.catalog.json_schema import parameter
 from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
 
 try:  # PyYAML comes with dagster; without it YAML files are refused by name, never silently skipped
@@ -26,8 +30,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 BUNDLED_FORMAT = "agentscaler-catalog/1"
 ACCEPTED_FORMATS = (
     "agentscaler-catalog/1, OpenAPI 3 (JSON or YAML), ToolBench tool JSON (api_list), "
-    "BFCL functions or question records, xLAM functions or records, OpenAI tool lists, "
-    "JSON-Schema function specs"
+    "BFCL functions or question records, xLAM functions or records, OpenAI tool lists (alone or as a "
+    "request body's `tools`/`functions`), JSON-Schema function specs"
 )
 SUFFIXES = (".json", ".jsonl", ".yaml", ".yml")
 # (detect, parse) per foreign format, tried in this order before the generic function shapes.
@@ -49,7 +53,15 @@ class Refusal:
 class CatalogLoad:
     specs: list[ToolSpec] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
-    duplicates: int = 0
+    # Repeats of a tool already loaded, dropped rather than refused but kept here so a per-source funnel can
+    # say where each offered spec went: exact duplicates (same name and signature) and variants (same name
+    # in the same file, or with overlapping parameters: one API described again, as BFCL's records do).
+    repeats: list[Refusal] = field(default_factory=list)
+    variants: list[Refusal] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.repeats)
 
 
 def _from_function_dict(fn: dict[str, Any], fmt: str, origin: str, tags: Iterable[str] = ()) -> ToolSpec:
@@ -63,6 +75,11 @@ def _from_function_dict(fn: dict[str, Any], fmt: str, origin: str, tags: Iterabl
     returns = fn.get("returns") or fn.get("response") or {"type": "object", "properties": {}}
     if not isinstance(params, dict) or not isinstance(returns, dict):
         raise SpecError(f"tool {name!r}: parameters and returns must be JSON objects")
+    if fmt != "agentscaler" and isinstance(params.get("properties"), dict):
+        # Foreign files spell types their own way (`dict`, `["string", "null"]`) and nest lists and records:
+        # one clean schema per parameter. The bundled catalog is already clean and is kept byte for byte.
+        props = {str(k): parameter(name, str(k), v) for k, v in params["properties"].items()}
+        params = {"type": "object", "properties": props, "required": list(params.get("required") or [])}
     spec = ToolSpec(
         name=name,
         description=str(fn.get("description", "")).strip(),
@@ -98,6 +115,8 @@ def parse_document(doc: Any, origin: str) -> tuple[list[ToolSpec], list[Refusal]
         if detect(doc):
             specs, reasons = parse(doc, origin)
             return specs, [Refusal(origin, name, reason) for name, reason in reasons]
+    if isinstance(doc, dict) and isinstance(doc.get("tools") or doc.get("functions"), list):
+        doc = doc.get("tools") or doc["functions"]  # an OpenAI request body: its `tools` (or `functions`)
     if isinstance(doc, list) and doc and all(isinstance(e, dict) and "function" in e for e in doc):
         return _functions(doc, "openai-tools", origin, lambda e: e["function"])
     if isinstance(doc, list):
@@ -107,20 +126,55 @@ def parse_document(doc: Any, origin: str) -> tuple[list[ToolSpec], list[Refusal]
     return [], [Refusal(origin, "*", f"unrecognised document format; accepted: {ACCEPTED_FORMATS}")]
 
 
-def _merge(load: CatalogLoad, specs: list[ToolSpec], seen: dict[str, str]) -> None:
-    """Keep the first spec of each signature; a same-name spec with another signature is refused."""
+REFUSED_SCHEMA = {"origin": pl.String, "name": pl.String, "reason": pl.String, "kind": pl.String}
+
+
+def refused_specs_frame(load: CatalogLoad) -> pl.DataFrame:
+    """Every offered spec that did not load, with its reason and `kind`: refused, duplicate or variant."""
+    rows = [(r.origin, r.name, r.reason, "refused") for r in load.refused]
+    rows += [(r.origin, r.name, r.reason, "duplicate") for r in load.repeats]
+    rows += [(r.origin, r.name, r.reason, "variant") for r in load.variants]
+    return pl.DataFrame(rows, schema=REFUSED_SCHEMA, orient="row")
+
+
+def _merge(load: CatalogLoad, specs: list[ToolSpec], seen: dict[str, str], kept: dict[str, ToolSpec]) -> None:
+    """Keep the first spec of each name: an exact repeat is a duplicate, a same-named spec from the same file
+    or whose parameters overlap the first's is a variant (both dropped and recorded); a same-named spec
+    from another file with other parameters is refused (two APIs cannot share a name)."""
     for spec in specs:
         sig = spec.signature()
         if seen.get(spec.name) == sig:  # the signature starts with the name: O(1), not a scan of all
-            load.duplicates += 1
+            load.repeats.append(Refusal(spec.source_origin, spec.name, "duplicate of a spec already loaded"))
             continue
         if spec.name in seen:
-            load.refused.append(
-                Refusal(spec.source_origin, spec.name, f"name already used by {seen[spec.name]}")
-            )
+            first = kept[spec.name]
+            if _same_file(first, spec) or _overlap(first, spec) >= VARIANT_OVERLAP:
+                load.variants.append(
+                    Refusal(spec.source_origin, spec.name, f"variant of {seen[spec.name]}; the first is kept")
+                )
+            else:
+                load.refused.append(
+                    Refusal(spec.source_origin, spec.name, f"name already used by {seen[spec.name]}")
+                )
             continue
         seen[spec.name] = sig
+        kept[spec.name] = spec
         load.specs.append(spec)
+
+
+# Share of parameter names two same-named specs must have in common to be one API described twice.
+VARIANT_OVERLAP = 0.5
+
+
+def _same_file(a: ToolSpec, b: ToolSpec) -> bool:
+    """Two specs from one file (one catalog: a name there means one tool, however often it is described)."""
+    return re.sub(r":\d+$", "", a.source_origin) == re.sub(r":\d+$", "", b.source_origin)
+
+
+def _overlap(a: ToolSpec, b: ToolSpec) -> float:
+    """Jaccard overlap of two specs' parameter names (1.0 when neither has any)."""
+    x, y = set(a.properties), set(b.properties)
+    return len(x & y) / len(x | y) if x | y else 1.0
 
 
 # Guards against hostile files: a spec file larger than this is refused unread, and a document whose tree
@@ -156,10 +210,28 @@ def document_problem(doc: Any) -> str | None:
     return None
 
 
+def _line_chunks(origin: str, text: str) -> list[tuple[str, str]]:
+    """A JSON-lines text as (origin `file:line`, line) pairs, blank lines left out."""
+    return [(f"{origin}:{n}", line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _json_lines_error(exc: Exception, text: str) -> bool:
+    """Whether a `.json` file failed to parse as one document because it holds JSON lines (as BFCL ships
+    them): the error is "Extra data" after the first value, and the first line is a document itself."""
+    if "Extra data" not in str(exc):
+        return False
+    try:
+        json.loads(text.lstrip().split("\n", 1)[0])
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[Refusal]]:
     """(origin, document) pairs of one file: JSON and YAML are one document each; every line of a JSONL
-    file is its own document (origin `file:line`) so one bad line costs only that line. Files over the size
-    limit, undecodable bytes, nesting past the parser's stack and alias bombs are refused by name."""
+    file (or of a `.json` file holding JSON lines) is its own document (origin `file:line`) so one bad line
+    costs only that line. Files over the size limit, undecodable bytes, nesting past the parser's stack and
+    alias bombs are refused by name."""
     origin, suffix = str(path), path.suffix.lower()
     kind = "YAML" if suffix in (".yaml", ".yml") else "JSON"
     size = path.stat().st_size
@@ -173,19 +245,19 @@ def read_documents(path: Path) -> tuple[list[tuple[str, Any]], list[Refusal]]:
     if is_yaml and yaml is None:
         return [], [Refusal(origin, "*", "YAML files need PyYAML, which is not installed; convert to JSON")]
     parse = yaml.safe_load if is_yaml else json.loads
-    if suffix == ".jsonl":
-        lines = enumerate(text.splitlines(), start=1)
-        chunks = [(f"{origin}:{n}", line) for n, line in lines if line.strip()]
-    else:
-        chunks = [(origin, text)]
+    chunks = _line_chunks(origin, text) if suffix == ".jsonl" else [(origin, text)]
     parsed, refused = [], []
-    for where, chunk in chunks:
+    while chunks:
+        where, chunk = chunks.pop(0)
         try:
             doc = parse(chunk)
         except RecursionError:
             refused.append(Refusal(where, "*", f"unreadable {kind}: nested too deeply to parse"))
             continue
         except PARSE_ERRORS as exc:
+            if where == origin and suffix == ".json" and _json_lines_error(exc, text):
+                chunks = _line_chunks(origin, text)  # JSON lines under a .json name: one document per line
+                continue
             refused.append(Refusal(where, "*", f"unreadable {kind}: {str(exc)[:300]}"))
             continue
         problem = document_problem(doc)
@@ -215,14 +287,14 @@ def spec_files(paths: Iterable[Path]) -> list[Path]:
 def load_paths(paths: Iterable[Path]) -> CatalogLoad:
     """Load every spec file (`*.json`, `*.jsonl`, `*.yaml`, `*.yml`) under the given files or folders, in
     sorted order for determinism; a file named directly is read whatever its suffix (as JSON by default)."""
-    load, seen = CatalogLoad(), {}
+    load, seen, kept = CatalogLoad(), {}, {}
     for f in spec_files(paths):
         docs, unreadable = read_documents(f)
         load.refused.extend(unreadable)
         for origin, doc in docs:
             specs, refused = parse_document(doc, origin)
             load.refused.extend(refused)
-            _merge(load, specs, seen)
+            _merge(load, specs, seen, kept)
     return load
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from envgen.catalog.json_schema import parameter
 from envgen.catalog.spec import SCALAR_TYPES, SpecError, ToolSpec, validate_spec
 
 FORMAT = "openapi-3"
@@ -25,12 +26,6 @@ _AUTH_HEADER = re.compile(r"^(authorization|proxy-authorization|cookie)$|api[-_]
 # for a key of a `x_request` entity.
 _TRANSPORT_HEADER = re.compile(r"request[-_]?id|correlation|trace|idempotency|user-agent|accept", re.I)
 _JSON_MEDIA = re.compile(r"^application/([\w.+-]+\+)?json\b", re.I)
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-}
 
 
 def snake_case(text: str) -> str:
@@ -38,34 +33,6 @@ def snake_case(text: str) -> str:
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(text))
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()
-
-
-def _fits(value: Any, ptype: str) -> bool:
-    """A default is kept only when it has the declared type (RapidAPI writes `"10"` for numbers)."""
-    if value is None or value == "" or (isinstance(value, bool) and ptype != "boolean"):
-        return False
-    return isinstance(value, _PY_TYPES[ptype])
-
-
-def scalar_property(
-    tool: str,
-    pname: str,
-    ptype: str | None,
-    source_type: Any,
-    description: Any = "",
-    enum: Any = None,
-    default: Any = None,
-) -> dict[str, Any]:
-    """A clean scalar parameter schema; a SpecError names the parameter and its type as the source wrote
-    it (`List[str]`, `dict`, `ARRAY`), which is what the spec author can look up."""
-    if ptype not in SCALAR_TYPES:
-        raise SpecError(f"tool {tool!r}: parameter {pname!r} has unsupported type {source_type!r}")
-    prop: dict[str, Any] = {"type": ptype, "description": str(description or "").strip()}
-    if isinstance(enum, list) and enum:
-        prop["enum"] = enum
-    if _fits(default, ptype):
-        prop["default"] = default
-    return prop
 
 
 def json_type(schema: Any) -> str | None:
@@ -250,14 +217,14 @@ def _operation(d: _Doc, method: str, path: str, item: dict[str, Any], op: Any, n
         schema, _ = d.res.deref(p.get("schema") or {})
         if not isinstance(schema, dict):
             raise SpecError(f"parameter {pname!r}: schema is not an object")
-        prop = _prop(name, pname, schema, p.get("description") or schema.get("description"))
+        prop = _prop(d.res, name, pname, schema, p.get("description") or schema.get("description"))
         _add(props, required, pname, prop, where == "path" or p.get("required") is True)
     body_props, body_required = _body(d.res, op.get("requestBody"))
     for bname, braw in body_props.items():
         bschema, _ = d.res.deref(braw)
         if not isinstance(bschema, dict) or bschema.get("readOnly"):
             continue  # readOnly fields (server-assigned ids) are never sent
-        prop = _prop(name, bname, bschema, bschema.get("description"))
+        prop = _prop(d.res, name, bname, bschema, bschema.get("description"))
         _add(props, required, bname, prop, bname in body_required)
     spec = ToolSpec(
         name=name,
@@ -273,17 +240,9 @@ def _operation(d: _Doc, method: str, path: str, item: dict[str, Any], op: Any, n
     return spec
 
 
-def _prop(tool: str, pname: str, schema: dict[str, Any], description: Any) -> dict[str, Any]:
-    """Formats (`int32`, `uuid`, `date`) are dropped: the type is all later stages check."""
-    return scalar_property(
-        tool,
-        pname,
-        json_type(schema),
-        schema.get("type"),
-        description,
-        schema.get("enum"),
-        schema.get("default"),
-    )
+def _prop(res: Resolver, tool: str, pname: str, schema: dict[str, Any], description: Any) -> dict[str, Any]:
+    """The parameter's schema, local `$ref`s inside it followed (arrays of records, nested objects)."""
+    return parameter(tool, pname, {**schema, "description": description}, resolve=lambda n: res.deref(n)[0])
 
 
 def _tags(op: dict[str, Any], title_tag: str) -> tuple[str, ...]:

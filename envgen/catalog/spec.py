@@ -15,16 +15,39 @@ from typing import Any
 
 import polars as pl
 
+from envgen.catalog.json_schema import SCALAR_TYPES, SpecError, check_declared
+
+__all__ = ["SCALAR_TYPES", "SpecError"]  # re-exported: every importer names them from here
+
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # Parameter and returned-field names: whatever real APIs use (camelCase, dots, dashes, `$filter`, unicode)
 # up to 64 characters, without control characters or surrounding spaces. Storage quotes every name.
 FIELD_RE = re.compile(r"^(?=\S)[^\x00-\x1f\x7f]{1,64}(?<=\S)$")
-SCALAR_TYPES = {"string", "integer", "number", "boolean"}
+
+
+# `<entity>_id`, or camelCase `<entity>Id` / `<entity>ID` (`tweetId`, `deviceID`), as real APIs write it;
+# `paid`, `GUID` and `android` are no keys.
+_KEY_RE = re.compile(r"^(?P<entity>.*[A-Za-z0-9])(?:_id|(?<=[a-z0-9])I[dD])$")
 
 
 def is_key(name: str) -> bool:
-    """A field that names a record: `<entity>_id` (the catalog's naming rule every later stage relies on)."""
-    return name.endswith("_id") and len(name) > 3
+    """A field that names a record: `<entity>_id` or `<entity>Id` (the catalog's naming rule every later
+    stage relies on)."""
+    return _KEY_RE.match(name) is not None
+
+
+def key_entity(name: str) -> str:
+    """The entity a key names, in snake case: `order_id` -> `order`, `sourceUserId` -> `source_user`."""
+    m = _KEY_RE.match(name)
+    if m is None:
+        raise ValueError(f"{name!r} is not a key (`<entity>_id` or `<entity>Id`)")
+    return snake_name(m.group("entity"))
+
+
+def snake_name(name: str) -> str:
+    """A field's name as lower-case snake words (`startDate` -> `start_date`, `phoneNumber` ->
+    `phone_number`, `Zip-Code` -> `zip_code`): real catalogs name fields every way."""
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()).strip("_")
 
 
 def key_prefix(entity: str) -> str:
@@ -32,10 +55,6 @@ def key_prefix(entity: str) -> str:
     generated catalogs, seeded rows and sampled arguments agree on what an id looks like."""
     letters = "".join(p[0] for p in entity.split("_")) if "_" in entity else entity[:3]
     return letters.upper().ljust(3, "X") + "-"
-
-
-class SpecError(ValueError):
-    """A spec that cannot be normalised; the message names the spec and the reason."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +142,7 @@ def validate_spec(spec: ToolSpec) -> None:
             raise SpecError(
                 f"tool {spec.name!r}: parameter name {pname!r} is empty, too long or has control characters"
             )
-        ptype = pschema.get("type") if isinstance(pschema, dict) else None
-        if ptype not in SCALAR_TYPES:
-            raise SpecError(f"tool {spec.name!r}: parameter {pname!r} has unsupported type {ptype!r}")
+        check_declared(spec.name, pname, pschema)
     missing = [r for r in spec.required if r not in spec.properties]
     if missing:
         raise SpecError(f"tool {spec.name!r}: required parameters {missing} are not declared")

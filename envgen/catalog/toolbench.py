@@ -7,8 +7,8 @@ collected across its records, each distinct tool + API once; an example response
 schema is given, becomes the returned record's fields (the JSON type of each scalar value).
 
 RapidAPI types are upper-case strings. The ones that travel as text (dates, times, geo points, enums whose
-values are not listed) become strings so the API stays usable; anything structured (ARRAY, OBJECT, FILE)
-is refused for that API alone, because a simulated tool can neither store nor check it.
+values are not listed) become strings so the API stays usable; ARRAY is a list of strings and OBJECT a
+record of any fields (stored as JSON); FILE, which a simulated tool cannot hold, is refused for that API.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import hashlib
 import re
 from typing import Any
 
-from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, Resolver, scalar_property, snake_case
+from envgen.catalog.json_schema import parameter
+from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, Resolver, snake_case
 from envgen.catalog.spec import FIELD_RE, SpecError, ToolSpec, validate_spec
 
 FORMAT = "toolbench"
@@ -31,6 +32,9 @@ TYPES = {
     "NUMBER": "number",
     "INTEGER": "integer",
     "BOOLEAN": "boolean",
+    # RapidAPI lists travel as comma-separated text or JSON arrays; both are lists of strings to a model.
+    "ARRAY": "array",
+    "OBJECT": "object",
 }
 # What a string-typed value must look like, told to the model since the type no longer says it; RapidAPI
 # often spells it in the type itself (`DATE (YYYY-MM-DD)`, `TIME (24-hour HH:MM)`), which then wins.
@@ -130,9 +134,8 @@ def _api(api: Any, j: int, prefix: str, tags: tuple[str, ...], tool: dict[str, A
             desc = str(p.get("description") or "").strip()
             if hint and TYPES.get(rapid) == "string":
                 desc = f"{desc} ({hint})".strip()
-            props[p["name"]] = scalar_property(
-                name, p["name"], TYPES.get(rapid), src, desc, None, p.get("default")
-            )
+            node = {"type": TYPES.get(rapid, src), "description": desc, "default": p.get("default")}
+            props[p["name"]] = parameter(name, p["name"], node)
             if is_required and p["name"] not in required:
                 required.append(p["name"])
     spec = ToolSpec(

@@ -9,6 +9,8 @@ where every API of the catalog went.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -101,12 +103,106 @@ def size_histogram(sizes: list[int]) -> pl.DataFrame:
 
 
 def refusal_reasons(refused_tools: pl.DataFrame) -> pl.DataFrame:
-    """Refused tools grouped by the kind of reason (the text before the first colon or quote)."""
-    kind = (
-        pl.col("reason")
-        .str.replace(r"^tool '[^']*': ", "")
-        .str.replace(r"[:'\"(].*$", "")
-        .str.strip_chars()
-        .alias("reason")
+    """Refused tools grouped by the kind of reason (`_reason_kind`)."""
+    kinds = pl.DataFrame(
+        {"reason": [_reason_kind(r) for r in refused_tools["reason"]]}, schema={"reason": pl.String}
     )
-    return refused_tools.select(kind).group_by("reason").len("tools").sort("tools", descending=True)
+    return kinds.group_by("reason").len("tools").sort("tools", "reason", descending=[True, False])
+
+
+def source_of(origin: str) -> str:
+    """The file a spec came from: a JSON-lines file's lines (`file.jsonl:12`) are one source."""
+    head, _, tail = origin.rpartition(":")
+    return head if head and tail.isdigit() else origin
+
+
+def _reason_kind(reason: str) -> str:
+    """A refusal reason without the tool's name and the particulars (the text before the first colon or
+    quote), so reasons can be counted."""
+    kind = re.sub(r"^tool '[^']*': ", "", reason)
+    return re.sub(r"\s+", " ", re.split(r"[:'\"(]", kind, maxsplit=1)[0]).strip() or reason[:60]
+
+
+def source_funnel(
+    specs: list[ToolSpec],
+    refused_specs: pl.DataFrame,
+    found: pl.DataFrame,
+    without_domain: list[str],
+    admission: Admission,
+) -> pl.DataFrame:
+    """Where each source file's offered tools went: offered, repeats (duplicates and variants of a tool
+    already loaded), refused on import, imported, in a domain, admitted (in an environment, proven to
+    run), and the reasons for every tool lost, counted.
+    `refused_specs` is the catalog's `refused_specs_frame`, `found` the `assign_domains` frame."""
+    status: list[tuple[str, str]] = []  # (source, what became of it), one per offered spec
+    for r in refused_specs.iter_rows(named=True):
+        kind = r["kind"] if r["kind"] != "refused" else f"refused on import: {_reason_kind(r['reason'])}"
+        status.append((source_of(r["origin"]), kind))
+    admitted = {t for tools in admission.domains["tools"].to_list() for t in tools}
+    tool_reason = dict(zip(admission.refused_tools["tool"], admission.refused_tools["reason"], strict=True))
+    refused_slugs = dict(
+        zip(admission.refused_domains["slug"], admission.refused_domains["reason"], strict=True)
+    )
+    domain_of = {t: slug for slug, tools in zip(found["slug"], found["tools"], strict=True) for t in tools}
+    isolated = set(without_domain)
+    for spec in specs:
+        name = spec.name
+        if name in admitted:
+            kind = "admitted"
+        elif name in tool_reason:
+            kind = f"tool refused: {_reason_kind(tool_reason[name])}"
+        elif domain_of.get(name) in refused_slugs:
+            kind = f"domain refused: {_reason_kind(refused_slugs[domain_of[name]])}"
+        else:
+            kind = "in no domain (tied to no other tool)" if name in isolated else "in no domain"
+        status.append((source_of(spec.source_origin), kind))
+    rows = []
+    for src in sorted({src for src, _ in status}):
+        kinds = Counter(k for where, k in status if where == src)
+        offered = sum(kinds.values())
+        repeats = kinds["duplicate"] + kinds["variant"]
+        refused_on_import = sum(n for k, n in kinds.items() if k.startswith("refused on import"))
+        in_domain = sum(
+            n for k, n in kinds.items() if k.startswith(("admitted", "tool refused", "domain refused"))
+        )
+        lost = sorted(
+            ((k, n) for k, n in kinds.items() if k not in REPEATS_AND_ADMITTED), key=lambda x: -x[1]
+        )
+        rows.append(
+            (
+                src,
+                offered,
+                repeats,
+                refused_on_import,
+                offered - repeats - refused_on_import,
+                in_domain,
+                kinds["admitted"],
+                round(kinds["admitted"] / max(1, offered - repeats), 3),
+                "; ".join(f"{k} ({n})" for k, n in lost),
+            )
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "source": pl.String,
+            "offered": pl.Int64,
+            "repeats": pl.Int64,  # exact duplicates and variants of a tool already loaded
+            "refused_on_import": pl.Int64,
+            "imported": pl.Int64,
+            "in_domain": pl.Int64,
+            "admitted": pl.Int64,
+            "admitted_share": pl.Float64,  # of distinct offered tools (offered less repeats)
+            "lost_because": pl.String,
+        },
+        orient="row",
+    )
+
+
+REPEATS_AND_ADMITTED = ("admitted", "duplicate", "variant")
+
+
+def admitted_share(funnel: pl.DataFrame) -> float:
+    """Admitted tools over distinct offered ones (offered less repeats), all sources of a `source_funnel`
+    together: the share of a user's catalog that became working environments."""
+    distinct = int((funnel["offered"] - funnel["repeats"]).sum())
+    return round(int(funnel["admitted"].sum()) / max(1, distinct), 3)

@@ -13,8 +13,8 @@ from typing import Any
 
 from faker import Faker
 
-from envgen.catalog.spec import is_key
-from envgen.environment.programs import Check, Column, Const, EnvironmentDoc, ToolProgram
+from envgen.catalog.spec import is_key, key_entity
+from envgen.environment.programs import PLAIN_KEYWORDS, Check, Column, Const, EnvironmentDoc, ToolProgram
 from envgen.environment.runtime import Episode
 from envgen.environment.seed import fake_value
 
@@ -96,8 +96,8 @@ def sample_call(
             derived.add(name)
         elif anchor is not None and name in anchor and (program.kind == "read" or name == table.key):
             args[name] = anchor[name]
-        elif is_key(name) and name[:-3] in {t.name for t in env.tables}:
-            ref_rows = episode.rows(name[:-3])
+        elif is_key(name) and key_entity(name) in {t.name for t in env.tables}:
+            ref_rows = episode.rows(key_entity(name))
             picks = [v for v in ctx.choices.get(name, []) if v in {r[name] for r in ref_rows}]
             if not (picks or ref_rows):
                 return None
@@ -110,7 +110,15 @@ def sample_call(
                 fresh = [v for v in enum if anchor is None or v != anchor.get(name)]
                 args[name] = rng.choice(fresh or enum)
             else:
-                column = col or Column(name=name, type=pschema.get("type", "string"))
+                # The tool's own schema wins over the column's too (a returned list of channels may not say
+                # which channels this tool takes).
+                own = pschema if set(pschema) - PLAIN_KEYWORDS else None
+                column = Column(
+                    name=name,
+                    type=pschema.get("type", "string"),
+                    description=pschema.get("description") or (col.description if col is not None else ""),
+                    json_schema=own or (col.json_schema if col is not None else None),
+                )
                 args[name] = fake_value(column, fake, rng)
         if pschema.get("type") == "integer" and isinstance(args[name], float):
             args[name] = int(args[name])

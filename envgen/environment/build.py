@@ -18,7 +18,7 @@ from envgen.catalog.spec import ToolSpec
 from envgen.environment.arguments import ChainContext, sample_call
 from envgen.environment.programs import EnvironmentDoc, Table, ToolProgram, program_problem
 from envgen.environment.runtime import Episode, create_schema
-from envgen.environment.schema import ProgramError, derive_program, derive_tables, shape
+from envgen.environment.schema import ProgramError, derive_program, derive_tables, natural_apart, shape
 from envgen.environment.seed import seed_database, seeded_faker
 
 
@@ -82,6 +82,7 @@ def rule_draft(
             shapes.append(shape(spec))
         except ProgramError as exc:
             report.refused[spec.name] = str(exc)
+    shapes = natural_apart(shapes)
     tables = derive_tables(shapes)
     by_name = {t.name: t for t in tables}
     programs, kept = [], []

@@ -113,12 +113,24 @@ class ToolProgram(_Strict):
     steps: list[Step]
 
 
+# What a column records of a field without its JSON Schema; a field that says more keeps the schema.
+PLAIN_KEYWORDS = {"type", "description", "enum", "default"}
+
+
 class Column(_Strict):
     name: str
-    type: Literal["string", "integer", "number", "boolean"]
+    # A list or a record is stored as canonical JSON text (`json_schema.stored`) and read back as JSON.
+    type: Literal["string", "integer", "number", "boolean", "array", "object"]
     description: str = ""
     enum: list[str] | None = None
     references: str | None = None
+    # The tool's JSON Schema for the field where it says more than the type (what a list holds, a record's
+    # fields, a format, a range): seeded values and sampled arguments follow it.
+    json_schema: dict[str, Any] | None = None
+
+    @property
+    def structured(self) -> bool:
+        return self.type in ("array", "object")
 
 
 class Table(_Strict):
@@ -126,6 +138,9 @@ class Table(_Strict):
     key: str
     key_prefix: str
     columns: list[Column]
+    # Keyed by what the user names the record with (a file's `path`, an account's `username`), not by a
+    # made-up id: seeded keys look like the field, and a create takes the key it is given.
+    natural_key: bool = False
 
     def column(self, name: str) -> Column | None:
         """The column of that name; SQLite names are case-insensitive, so `pageSize` finds `pagesize`."""

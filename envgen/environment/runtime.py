@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envgen.catalog.json_schema import fits, stored, violation
 from envgen.environment.programs import (
     Arg,
     Check,
+    Column,
     Compute,
     Const,
     Delete,
@@ -34,7 +36,14 @@ from envgen.environment.programs import (
     Update,
 )
 
-SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
+SQL_TYPES = {
+    "string": "TEXT",
+    "integer": "INTEGER",
+    "number": "REAL",
+    "boolean": "INTEGER",
+    "array": "TEXT",  # canonical JSON text
+    "object": "TEXT",
+}
 
 
 class ToolError(Exception):
@@ -112,27 +121,9 @@ def copy_database(source: sqlite3.Connection | Path) -> sqlite3.Connection:
     return dst
 
 
-def _check_type(name: str, value: Any, schema: dict[str, Any]) -> Any:
-    kind = schema.get("type")
-    ok = {
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-    }.get(kind, False)
-    if not ok:
-        raise ToolError("invalid_type", f"argument {name!r} must be of type {kind}, got {_shown(value)}")
-    if schema.get("enum") and value not in schema["enum"]:
-        raise ToolError(
-            "invalid_value", f"argument {name!r} must be one of {schema['enum']}, got {_shown(value)}"
-        )
-    return value
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """A value as an error message may quote it: a model can send megabytes, the message stays short."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+def db_value(column: Column | None, value: Any) -> Any:
+    """A value as its column stores it: lists and records as canonical JSON text, the rest as they are."""
+    return stored(value) if column is not None and column.structured and value is not None else value
 
 
 def validate_arguments(tool: dict[str, Any], arguments: Any) -> dict[str, Any]:
@@ -153,7 +144,11 @@ def validate_arguments(tool: dict[str, Any], arguments: Any) -> dict[str, Any]:
     missing = [r for r in tool["parameters"].get("required", []) if r not in arguments]
     if missing:
         raise ToolError("missing_argument", f"missing required arguments {missing} for {tool['name']}")
-    return {k: _check_type(k, v, props[k]) for k, v in arguments.items()}
+    for k, v in arguments.items():
+        if problem := violation(k, v, props[k]):
+            kind = "invalid_value" if fits(v, props[k].get("type", "")) else "invalid_type"
+            raise ToolError(kind, problem)
+    return arguments
 
 
 class Interpreter:
@@ -198,16 +193,17 @@ class Interpreter:
             v = self.value(expr)
             if v is None:  # an optional filter the caller did not give matches everything
                 continue
-            parts.append(f"{quote(self._column(table, col))} = ?")
-            params.append(v)
+            column = self._column(table, col)
+            parts.append(f"{quote(column.name)} = ?")
+            params.append(db_value(column, v))
         return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
     @staticmethod
-    def _column(table: Table, col: str) -> str:
+    def _column(table: Table, col: str) -> Column:
         found = table.column(col)
         if found is None:
             raise ToolError("internal", f"table {table.name} has no column {col!r}")
-        return found.name
+        return found
 
     def _rows(self, table: Table, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
@@ -218,6 +214,8 @@ class Interpreter:
             for c in table.columns:
                 if c.type == "boolean" and row.get(c.name) is not None:
                     row[c.name] = bool(row[c.name])
+                elif c.structured and isinstance(row.get(c.name), str):
+                    row[c.name] = json.loads(row[c.name])
             out.append(row)
         return out
 
@@ -237,12 +235,14 @@ class Interpreter:
                     self.bound[step.bind] = rows if step.many else (rows[0] if rows else None)
                 case Insert():
                     t = self.env.table(step.table)
-                    vals = {self._column(t, c): self.value(e) for c, e in step.values.items()}
+                    columns = [self._column(t, c) for c in step.values]
+                    vals = {c.name: self.value(e) for c, e in zip(columns, step.values.values(), strict=True)}
                     cols = ", ".join(quote(c) for c in vals)
                     marks = ", ".join("?" for _ in vals)
+                    stored_vals = [db_value(c, v) for c, v in zip(columns, vals.values(), strict=True)]
                     try:
                         self.conn.execute(
-                            f"INSERT INTO {quote(t.name)} ({cols}) VALUES ({marks})", list(vals.values())
+                            f"INSERT INTO {quote(t.name)} ({cols}) VALUES ({marks})", stored_vals
                         )
                     except sqlite3.IntegrityError as exc:
                         raise ToolError("conflict", str(exc)) from None
@@ -250,8 +250,11 @@ class Interpreter:
                         self.bound[step.bind] = vals
                 case Update():
                     t = self.env.table(step.table)
-                    sets = {self._column(t, c): self.value(e) for c, e in step.set.items()}
-                    sets = {c: v for c, v in sets.items() if v is not None}
+                    sets = {}
+                    for c, e in step.set.items():
+                        column = self._column(t, c)
+                        if (v := self.value(e)) is not None:
+                            sets[column.name] = db_value(column, v)
                     clause, params = self._where(t, step.where)
                     if sets:
                         assign = ", ".join(f"{quote(c)} = ?" for c in sets)

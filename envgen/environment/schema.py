@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from envgen.catalog.spec import ToolSpec, is_key, key_prefix
+from envgen.catalog.spec import ToolSpec, is_key, key_entity, key_prefix, snake_name
 from envgen.environment.programs import (
+    PLAIN_KEYWORDS,
     Arg,
     Check,
     Column,
@@ -154,6 +155,18 @@ DELETE_VERBS = {
     "discard",
 }
 ALL_VERBS = READ_VERBS | INSERT_VERBS | UPDATE_VERBS | DELETE_VERBS
+# Update verbs that switch something off: the flags they set are false.
+UNDO_VERBS = {
+    "unlock",
+    "disable",
+    "deactivate",
+    "unpin",
+    "unmute",
+    "unblock",
+    "unarchive",
+    "pause",
+    "suspend",
+}
 
 
 class ProgramError(ValueError):
@@ -174,10 +187,11 @@ class ToolShape:
     action: str
     key: str
     lookup: bool = False
+    natural: str = ""  # the entity a natural key (`path`, `username`) names; "" for `*_id` keys
 
     @property
     def entity(self) -> str:
-        return self.key[: -len("_id")]
+        return self.natural or key_entity(self.key)
 
 
 HTTP_ACTIONS = {"post": "insert", "put": "update", "patch": "update", "delete": "delete"}
@@ -198,7 +212,9 @@ def leading_verb(spec: ToolSpec) -> str:
     """The verb a tool's name starts with, in any naming style (`create_user`, `createUser`,
     `CreateUser`, `create-user`, `mkdir`); when that word is no verb we know, a write verb opening its
     description ("Moves a file ..." -> `move`, see DESCRIPTION_VERBS), so a write is not taken for a read."""
-    words = _NAME_WORD.findall(spec.name)
+    # A namespaced name (`open_weather__current_weather`, ToolBench's `<tool>__<api>`) is read from its
+    # API part: the tool's name is no verb (`open_weather` does not open anything).
+    words = _NAME_WORD.findall(spec.name.rsplit("__", 1)[-1])
     verb = words[0].lower() if words else ""
     if verb in ALL_VERBS:
         return verb
@@ -236,9 +252,9 @@ def object_key(spec: ToolSpec) -> str | None:
 
 
 def lookup_entity(spec: ToolSpec) -> str:
-    """The table a lookup tool reads: its name without a leading verb (`get_daily_forecast` ->
-    `daily_forecast`), in one identifier."""
-    words = [w for w in spec.name.lower().split("_") if w]
+    """The table a lookup tool reads: its name without a leading verb (`get_daily_forecast`,
+    `getDailyForecast` -> `daily_forecast`), in one identifier."""
+    words = [w for w in snake_name(spec.name).split("_") if w]
     if len(words) > 1 and words[0] in ALL_VERBS and words[1][:1].isalpha():  # `get_2fa_code` keeps its verb
         words = words[1:]
     entity = "_".join(words)
@@ -247,14 +263,57 @@ def lookup_entity(spec: ToolSpec) -> str:
     return entity
 
 
+# Parameters that name a record without being an `*_id` (snake form), and the entity they name: tools that
+# take the same one share its table (a file system's tools all act on files by `path`).
+NATURAL_KEYS = {
+    "path": "file", "file_path": "file", "filepath": "file", "filename": "file", "file_name": "file",
+    "username": "account", "user_name": "account", "handle": "account", "screen_name": "account",
+    "email": "contact", "url": "page", "slug": "page", "symbol": "security", "ticker": "security",
+    "sku": "product", "isbn": "book",
+}  # fmt: skip
+
+
+def natural_key(spec: ToolSpec) -> str | None:
+    """The first required text parameter that names a record by what users call it (NATURAL_KEYS)."""
+    return next(
+        (
+            n
+            for n in spec.required
+            if snake_name(n) in NATURAL_KEYS and spec.properties.get(n, {}).get("type") == "string"
+        ),
+        None,
+    )
+
+
+def natural_apart(shapes: list[ToolShape]) -> list[ToolShape]:
+    """Keep tables of different keys apart: a natural-key entity is renamed after its key (`file` ->
+    `path`) where an `*_id` entity of that name exists (`file_id`), and a lookup tool whose made-up table
+    would take a natural entity's name (`copy_file` -> `file`) gets a table named after the whole tool."""
+    by_id = {s.entity for s in shapes if not s.natural and not s.lookup}
+    shapes = [replace(s, natural=snake_name(s.key)) if s.natural in by_id else s for s in shapes]
+    natural = {s.entity for s in shapes if s.natural}
+    return [
+        replace(s, key=f"{snake_name(s.spec.name)}_id") if s.lookup and s.entity in natural else s
+        for s in shapes
+    ]
+
+
 def shape(spec: ToolSpec) -> ToolShape:
     action = classify(spec)
     key = object_key(spec)
     if key is not None:
+        if action == "update" and key not in spec.properties:
+            # An "update" that returns the key of a record it was not told about made that record:
+            # `return_item(order_id, ...) -> {return_id, ...}` starts a return.
+            action = "insert"
         return ToolShape(spec, action, key)
+    natural = natural_key(spec)
+    if natural is not None:
+        return ToolShape(spec, action, natural, natural=NATURAL_KEYS[snake_name(natural)])
     if action in ("update", "delete"):
         raise ProgramError(
-            f"tool {spec.name!r}: an {action} with no `*_id` parameter cannot say which record it changes"
+            f"tool {spec.name!r}: an {action} with no `*_id` or natural-key parameter cannot say which "
+            "record it changes"
         )
     return ToolShape(spec, action, f"{lookup_entity(spec)}_id", lookup=True)
 
@@ -269,9 +328,13 @@ def _merge_column(cols: dict[str, dict[str, Any]], name: str, schema: dict[str, 
     """Add or widen a column: the first type wins, enums are unioned keeping the first order seen. Names
     that differ only in case are one column (SQLite's names are case-insensitive), spelt as first seen."""
     name = next((c for c in cols if c.casefold() == name.casefold()), name)
-    col = cols.setdefault(name, {"type": schema.get("type", "string"), "description": "", "enum": None})
+    col = cols.setdefault(
+        name, {"type": schema.get("type", "string"), "description": "", "enum": None, "json_schema": None}
+    )
     if not col["description"]:
         col["description"] = schema.get("description", "")
+    if col["json_schema"] is None and set(schema) - PLAIN_KEYWORDS and schema.get("type") == col["type"]:
+        col["json_schema"] = schema
     if schema.get("enum") and col["type"] == "string":
         merged = list(col["enum"] or [])
         merged += [v for v in schema["enum"] if v not in merged]
@@ -293,6 +356,7 @@ def derive_tables(shapes: list[ToolShape]) -> list[Table]:
     """Tables for every entity the tools mention, keys first, references marked. A key is a string
     (`USR-1001`) unless a tool declares it an integer, which then holds for every table that has it."""
     key_types = _key_types(shapes)
+    natural = {s.entity: s.key for s in shapes if s.natural}
     columns: dict[str, dict[str, dict[str, Any]]] = {}
     for s in shapes:
         cols = columns.setdefault(s.entity, {})
@@ -309,28 +373,33 @@ def derive_tables(shapes: list[ToolShape]) -> list[Table]:
             _merge_column(cols, name, schema)
         for name in [*returned, *s.spec.properties]:
             if is_key(name) and name != s.key:
-                ref = columns.setdefault(name[:-3], {})
+                ref = columns.setdefault(key_entity(name), {})
                 key_schema = {
                     "type": key_types.get(name, "string"),
-                    "description": f"Key of the {name[:-3]}.",
+                    "description": f"Key of the {key_entity(name)}.",
                 }
                 _merge_column(ref, name, key_schema)
     tables = []
     for entity, cols in sorted(columns.items()):
-        key = f"{entity}_id"
+        # a natural key, else the entity's `*_id` column (merged first, whatever its style)
+        key = natural.get(entity) or next(c for c in cols if is_key(c) and key_entity(c) == entity)
         ordered = [key, *[c for c in cols if c != key]]
         tables.append(
             Table(
                 name=entity,
                 key=key,
                 key_prefix=key_prefix(entity),
+                natural_key=entity in natural,
                 columns=[
                     Column(
                         name=c,
                         type=cols[c]["type"],
                         description=cols[c]["description"],
                         enum=cols[c]["enum"],
-                        references=c[:-3] if is_key(c) and c != key and c[:-3] in columns else None,
+                        references=key_entity(c)
+                        if is_key(c) and c != key and key_entity(c) in columns
+                        else None,
+                        json_schema=cols[c]["json_schema"],
                     )
                     for c in ordered
                 ],
@@ -343,14 +412,14 @@ def _reference_checks(s: ToolShape, tables: dict[str, Table]) -> list[Select]:
     """Writes must not point at rows that do not exist."""
     return [
         Select(
-            table=name[:-3],
+            table=key_entity(name),
             where={name: Arg(arg=name)},
-            bind=f"ref_{name[:-3]}",
+            bind=f"ref_{key_entity(name)}",
             require="exists",
-            error=f"{name[:-3].replace('_', ' ')} not found",
+            error=f"{key_entity(name).replace('_', ' ')} not found",
         )
         for name in s.spec.properties
-        if is_key(name) and name != s.key and name[:-3] in tables
+        if is_key(name) and name != s.key and key_entity(name) in tables
     ]
 
 
@@ -390,7 +459,7 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
         )
     if s.action == "insert":
         values = {p: Arg(arg=p) for p in params if table.column(p) and p != s.key}
-        values[s.key] = NewKey(new_key=s.entity)
+        values[s.key] = Arg(arg=s.key) if s.natural else NewKey(new_key=s.entity)
         if status and "status" not in values and table.column("status"):
             values["status"] = Const(const=status)
         steps += [Insert(table=s.entity, values=values, bind="row"), Return(bind="row", fields=returned)]
@@ -398,6 +467,13 @@ def derive_program(s: ToolShape, tables: dict[str, Table]) -> ToolProgram:
         sets = {p: Arg(arg=p) for p in params if table.column(p) and p != s.key}
         if status and table.column("status"):
             sets["status"] = Const(const=status)
+        if not sets:
+            # `lockDoor(deviceId) -> {locked}`, `disableAutomation(id) -> {enabled}`: the verb sets the
+            # returned flags, true unless it undoes something.
+            flag = leading_verb(s.spec) not in UNDO_VERBS
+            sets = {
+                f: Const(const=flag) for f in returned if f != s.key and table.column(f).type == "boolean"
+            }
         if not sets:
             raise ProgramError(f"tool {s.spec.name!r}: an update that sets no column")
         steps.append(Select(table=s.entity, where=by_key, bind="row", require="exists", error=not_found))

@@ -126,6 +126,16 @@ def _kind(row: dict[str, Any], threshold: float, n_params: int) -> str | None:
     return None
 
 
+def _vectors(
+    synthesized: list[ToolSpec], benchmark_tools: list[BenchmarkTool], embedder: Embedder | None
+) -> tuple[Any, Any]:
+    """Unit vectors of the synthesized tools and of the benchmark tools, from one fit of the embedder."""
+    texts = [tool_text(s.name, s.description, s.parameters) for s in synthesized]
+    texts += [tool_text(b.name, b.description, b.parameters) for b in benchmark_tools]
+    x = normalise((embedder or TfidfEmbedder()).embed(texts))
+    return x[: len(synthesized)], x[len(synthesized) :]
+
+
 def contamination_report(
     synthesized: list[ToolSpec],
     domain_of: dict[str, str],
@@ -142,10 +152,7 @@ def contamination_report(
     if not synthesized or not benchmark_tools:
         empty = pl.DataFrame(schema=_NEAREST_SCHEMA)
         return ContaminationReport(empty, _domain_frame([]), _flagged_frame([]))
-    texts = [tool_text(s.name, s.description, s.parameters) for s in synthesized]
-    texts += [tool_text(b.name, b.description, b.parameters) for b in benchmark_tools]
-    x = normalise((embedder or TfidfEmbedder()).embed(texts))
-    syn, bench = x[: len(synthesized)], x[len(synthesized) :]
+    syn, bench = _vectors(synthesized, benchmark_tools, embedder)
     sims = bench @ syn.T
     sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
     syn_names = [normalised_name(s.name) for s in synthesized]
@@ -244,6 +251,34 @@ def _nearest_domains(
                 }
             )
     return rows
+
+
+def closest_domains(
+    synthesized: list[ToolSpec],
+    domain_of: dict[str, str],
+    benchmark_tools: list[BenchmarkTool],
+    embedder: Embedder | None = None,
+) -> dict[str, tuple[str, float]]:
+    """For each benchmark, the synthesized domain whose tools are most like its tools (centroid cosine),
+    no domain given to two benchmarks (the most similar pairs are matched first): how a user's catalog
+    gets a vertical set without domains named `retail` or `airline`. {benchmark: (domain, similarity)}."""
+    if not synthesized or not benchmark_tools:
+        return {}
+    syn, bench = _vectors(synthesized, benchmark_tools, embedder)
+    keep = [i for i, s in enumerate(synthesized) if s.name in domain_of]
+    if not keep:
+        return {}
+    domains, domain_vecs = _centroids(syn[keep], [domain_of[synthesized[i].name] for i in keep])
+    benches, bench_vecs = _centroids(bench, [b.benchmark for b in benchmark_tools])
+    sims = bench_vecs @ domain_vecs.T
+    pairs = sorted(
+        (-sims[b, d], benches[b], domains[d]) for b in range(len(benches)) for d in range(len(domains))
+    )
+    chosen: dict[str, tuple[str, float]] = {}
+    for neg, bench, domain in pairs:
+        if bench not in chosen and domain not in {d for d, _ in chosen.values()}:
+            chosen[bench] = (domain, round(float(-neg), 4))
+    return chosen
 
 
 def called_tools(messages: Iterable[dict[str, Any]]) -> set[str]:

@@ -54,7 +54,9 @@ async def verify_edges(
     """(edges the model did not reject, one verdict row per edge asked: src, dst, kind, verdict, reply)."""
     by_name = {s.name: s for s in specs}
     indexed = edges.with_row_index("_row")
-    asked = indexed.sort([pl.col("kind") != "similar", "weight", "src", "dst"]).head(max_edges)
+    # Family edges are the source's own grouping, not a guess: nothing to ask.
+    guessed = indexed.filter(pl.col("kind").is_in(list(_QUESTION)))
+    asked = guessed.sort([pl.col("kind") != "similar", "weight", "src", "dst"]).head(max_edges)
     replies = await asyncio.gather(
         *(
             _ask(backend, by_name[r["src"]], by_name[r["dst"]], r["kind"], r["field"])

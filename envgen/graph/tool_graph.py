@@ -3,9 +3,11 @@
 Two kinds of edges: `similar` joins tools whose parameter vectors (TF-IDF over names, types and
 descriptions by default, or any `Embedder`) have cosine similarity above a threshold, found by
 `envgen.graph.similarity` without forming the all-pairs matrix; `feeds` joins a tool that returns a key
-(`*_id`) to a tool that requires it.
-Louvain communities over both (seeded) are the domains; communities smaller than `min_domain_size` are
-merged into the neighbour they are most tied to, or dropped when isolated.
+(`*_id`) to a tool that requires it; `family` joins the tools of one API family (one source document, or
+one ToolBench tool), so a user's catalog splits along its own APIs where their sizes allow.
+Louvain communities over all three (seeded) are the domains; communities smaller than `min_domain_size`
+are merged into the neighbour they are most tied to, else into the domain holding most of their family,
+and only tools tied to nothing are left without a domain (and reported).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 
-from envgen.catalog.spec import ToolSpec, is_key
+from envgen.catalog.spec import ToolSpec, is_key, key_entity
 from envgen.graph.embedders import Embedder, TfidfEmbedder
 from envgen.graph.similarity import similar_pairs
 
@@ -36,6 +38,9 @@ DOMAIN_SCHEMA = {
 class GraphConfig:
     similarity_threshold: float = 0.35
     feeds_weight: float = 1.0
+    # Weight of the edge between two tools of one API family (0: none). Families larger than
+    # `max_domain_size` (a generated catalog in one file) get no such edges: they are not one domain.
+    family_weight: float = 0.5
     resolution: float = 1.0
     min_domain_size: int = 4
     max_domain_size: int = 40  # larger communities are split by Louvain on their own subgraph
@@ -86,6 +91,36 @@ def feeds_edges(specs: list[ToolSpec]) -> list[tuple[int, int, str]]:
     return edges
 
 
+def families(specs: list[ToolSpec]) -> list[str]:
+    """The API family of each tool: its file, or, where a file's documents list several tools each (BFCL
+    question records, each offering the functions of one API), its document; within a ToolBench file, its
+    tool, since a query file mixes the APIs of several tools."""
+    docs = Counter(s.source_origin for s in specs)
+    files = [re.sub(r":\d+$", "", s.source_origin) for s in specs]
+    by_records = {
+        f for f, s in zip(files, specs, strict=True) if docs[s.source_origin] > 1 and f != s.source_origin
+    }
+    out = []
+    for f, s in zip(files, specs, strict=True):
+        origin = s.source_origin if f in by_records else f
+        out.append(f"{origin}#{s.tags[0]}" if s.source_format == "toolbench" and s.tags else origin)
+    return out
+
+
+def family_edges(specs: list[ToolSpec], max_size: int) -> list[tuple[int, int]]:
+    """Every pair of tools within one family of 2 to `max_size` tools."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(families(specs)):
+        members[f].append(i)
+    return [
+        (a, b)
+        for idx in members.values()
+        if len(idx) <= max_size
+        for k, a in enumerate(idx)
+        for b in idx[k + 1 :]
+    ]
+
+
 def build_graph(
     specs: list[ToolSpec], cfg: GraphConfig, embedder: Embedder | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -94,6 +129,11 @@ def build_graph(
     similar = similar_edges(specs, cfg.similarity_threshold, embedder)
     rows = [(names[i], names[j], "similar", w, "") for i, j, w in similar]
     rows += [(names[i], names[j], "feeds", cfg.feeds_weight, f) for i, j, f in feeds_edges(specs)]
+    if cfg.family_weight > 0:
+        rows += [
+            (names[i], names[j], "family", cfg.family_weight, "")
+            for i, j in family_edges(specs, cfg.max_domain_size)
+        ]
     edges = pl.DataFrame(
         rows,
         schema={
@@ -112,10 +152,28 @@ def build_graph(
 def _undirected(names: list[str], edges: pl.DataFrame) -> nx.Graph:
     g = nx.Graph()
     g.add_nodes_from(names)
-    for src, dst, w in edges.select("src", "dst", "weight").iter_rows():
-        prev = g.get_edge_data(src, dst, {}).get("weight", 0.0)
-        g.add_edge(src, dst, weight=prev + w)
+    for src, dst, w, kind in edges.select("src", "dst", "weight", "kind").iter_rows():
+        data = g.get_edge_data(src, dst, {})
+        g.add_edge(
+            src, dst, weight=data.get("weight", 0.0) + w, family=data.get("family", False) or kind == "family"
+        )
     return g
+
+
+def _one_family(g: nx.Graph, tools: set[str]) -> bool:
+    """Whether a few tools are one API family of the source (joined by its family edges)."""
+    fam = nx.Graph((a, b) for a, b, d in g.subgraph(tools).edges(data=True) if d.get("family"))
+    return len(tools) > 1 and fam.number_of_nodes() == len(tools) and nx.is_connected(fam)
+
+
+def _induced(graph: nx.Graph, part: set[str]) -> nx.Graph:
+    """The subgraph on `part`, its nodes in sorted order. (`graph.subgraph(part)` iterates the set itself,
+    whose order changes with Python's string hashing from one process to the next, and Louvain's result
+    depends on node order even with a fixed seed.)"""
+    sub = nx.Graph()
+    sub.add_nodes_from(sorted(part))
+    sub.add_edges_from((u, v, d) for u, v, d in graph.edges(sorted(part), data=True) if v in part)
+    return sub
 
 
 def _louvain(g: nx.Graph, cfg: GraphConfig) -> list[set[str]]:
@@ -134,20 +192,23 @@ def _louvain(g: nx.Graph, cfg: GraphConfig) -> list[set[str]]:
         )
         for part in map(set, parts):
             if len(part) > cfg.max_domain_size and len(parts) > 1:
-                todo.append(graph.subgraph(part))
+                todo.append(_induced(graph, part))
             else:
                 out.append(part)
     return out
 
 
 def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tuple[list[set[str]], list[str]]:
-    """Louvain communities with small ones merged into their best-tied neighbour; returns (kept, dropped)."""
+    """Louvain communities; a small one that is one API family of the source stays a domain of its own,
+    other small ones merge into their best-tied neighbour or, tied to none, are dropped. Returns (kept,
+    dropped)."""
     g = _undirected(names, edges)
     comms = _louvain(g, cfg)
     comms.sort(key=lambda c: (-len(c), min(c)))
     big = [c for c in comms if len(c) >= cfg.min_domain_size]
     home = {tool: k for k, c in enumerate(big) for tool in c}
     dropped: list[str] = []
+    kept: list[set[str]] = []
     for small in (c for c in comms if len(c) < cfg.min_domain_size):
         # Ties to each big community, read off the small one's own edges (not a scan of every community).
         ties: Counter[int] = Counter()
@@ -155,12 +216,14 @@ def communities(names: list[str], edges: pl.DataFrame, cfg: GraphConfig) -> tupl
             for b, data in g[a].items():
                 if b in home:
                     ties[home[b]] += data.get("weight", 0.0)
-        if ties and max(ties.values()) > 0:  # as before the rewrite: zero-weight ties do not merge
+        if _one_family(g, small):
+            kept.append(small)  # a small API of its own (a BFCL record's functions): its own domain
+        elif ties and max(ties.values()) > 0:  # as before the rewrite: zero-weight ties do not merge
             best = min(ties, key=lambda k: (-ties[k], k))
             big[best] |= small
         else:
             dropped += sorted(small)
-    return big, dropped
+    return big + kept, dropped
 
 
 def domain_label(specs: list[ToolSpec]) -> str:
@@ -170,7 +233,7 @@ def domain_label(specs: list[ToolSpec]) -> str:
         label = tags.most_common(1)[0][0]
     else:
         ents = Counter(
-            k[:-3]
+            key_entity(k)
             for s in specs
             for k in [*s.properties, *s.returned_object.get("properties", {})]
             if is_key(k)
@@ -192,7 +255,7 @@ def assign_domains(
     by_name = {s.name: s for s in specs}
     comms, dropped = communities(list(by_name), edges, cfg)
     labelled = sorted(
-        ((domain_label([by_name[t] for t in c]), sorted(c)) for c in comms), key=lambda x: (x[0], x[1][0])
+        ((domain_label([by_name[t] for t in sorted(c)]), sorted(c)) for c in comms), key=lambda x: (x[0], x[1][0])
     )
     rows, used = [], Counter()
     for label, tools in labelled:

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from envgen.catalog.spec import is_key, snake_name
 from envgen.environment.arguments import ChainContext, SampledCall, sample_call
 from envgen.environment.programs import EnvironmentDoc
 from envgen.environment.runtime import Episode
@@ -107,8 +108,8 @@ _THENS = ["After that, ", "Then ", "Once that's done, ", "Also, ", "Next, "]
 
 def _value_text(name: str, value: Any) -> str:
     """`order id ORD-1003`, `reason 'moving abroad'`, `quantity 2`: ids bare, other text quoted."""
-    label = name.replace("_", " ")
-    if name.endswith("_id"):
+    label = snake_name(name).replace("_", " ")
+    if is_key(name):
         return f"{label} {value}"
     return f"{label} '{value}'" if isinstance(value, str) else f"{label} {json.dumps(value)}"
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 
+from envgen.environment.schema import ALL_VERBS, DESCRIPTION_VERBS
+
 # Action classes: the verbs APIs use for them, and how users ask for them (none of the API verbs; each
 # reads after "Could you", "I'd like to" and "I need to").
 _ACTIONS: list[tuple[frozenset[str], tuple[str, ...]]] = [
@@ -99,10 +101,54 @@ def _action_words(verb: str) -> tuple[str, ...] | None:
     return None
 
 
+# Verbs a description may open with and that read after "Could you" (every verb the rules or the lexicon
+# know, and the usual others); a description opening with anything else is a noun phrase.
+_OTHER_VERBS = {
+    "convert", "play", "translate", "generate", "download", "compute", "analyze", "fetch", "give",
+    "authenticate", "login", "perform", "run", "look", "estimate", "predict", "summarize", "display",
+}  # fmt: skip
+_VERBS = ALL_VERBS | DESCRIPTION_VERBS | _OTHER_VERBS | {v for api_verbs, _ in _ACTIONS for v in api_verbs}
+# Verbs whose third person opens descriptions ("Returns the weather", "Searches for news"); the third
+# person of the others is more often a plural noun ("Quotes for several symbols", "Orders of a user").
+_DESCRIBING = {
+    "return", "retrieve", "get", "fetch", "search", "find", "list", "create", "add", "update", "delete",
+    "remove", "send", "convert", "calculate", "compute", "generate", "provide", "give", "set", "change",
+    "cancel", "make", "move", "copy", "rename", "upload", "download", "show", "display", "translate",
+    "analyze", "start", "stop", "enable", "disable", "lock", "unlock", "read", "write", "edit", "modify",
+    "perform", "validate", "verify", "authenticate", "check", "look", "query", "describe", "estimate",
+}  # fmt: skip
+# Third-person openings that read better as another imperative ("Returns the weather" -> "get the weather").
+_SAID_AS = {"return": "get", "provide": "give me"}
+_DETERMINERS = {"a", "an", "the", "all", "every", "each", "some", "any", "my", "your", "one", "this", "these"}
+
+
+def _base_verb(word: str) -> str | None:
+    """The imperative of a description's first word (`Cancel`, `searches` -> `search`, `Retrieves` ->
+    `retrieve`), or None when it is no verb we know (or a plural noun such as `Quotes`)."""
+    w = word.lower().strip(",:;")
+    if w in _VERBS:
+        return _SAID_AS.get(w, w)
+    for base in (w[:-3] + "y" if w.endswith("ies") else "", w[:-2] if w.endswith("es") else "", w[:-1]):
+        if base in _DESCRIBING:
+            return _SAID_AS.get(base, base)
+    return None
+
+
 def described_request(description: str) -> str:
-    """The first sentence of the description, lower-cased: the API's own words."""
+    """The first sentence of the description as a request (the API's own words): its verb in the
+    imperative ("Searches for news" -> "search for news"), and a description that opens with a noun
+    ("Latest price quote of a stock") asked for as a thing to get ("get the latest price quote ...")."""
     first = description.strip().split(". ")[0].rstrip(".")
-    return (first[:1].lower() + first[1:]) if first else "take care of something for me"
+    if not first:
+        return "take care of something for me"
+    head, _, rest = first.partition(" ")
+    verb = _base_verb(head)
+    if verb is not None:
+        return f"{verb} {rest}".strip()
+    if head.lower().endswith("ly") and _base_verb(rest.partition(" ")[0]):  # "Temporarily suspend a line"
+        return first[:1].lower() + first[1:]
+    phrase = first[:1].lower() + first[1:]
+    return f"get {phrase}" if head.lower() in _DETERMINERS else f"get the {phrase}"
 
 
 def user_request(tool_name: str, description: str, rng: random.Random) -> str:

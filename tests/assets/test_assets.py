@@ -150,3 +150,31 @@ def test_a_phase_keeps_its_checkpoints_when_only_its_starting_models_run_record_
     (init / "model.safetensors").write_bytes(b"other weights")
     _fresh_out_dir(out, [init, data], cfg)
     assert not (out / "checkpoint-2").exists()  # another starting model: trained again
+
+
+def test_a_users_own_catalog_gets_a_per_source_funnel_and_vertical_domains_by_similarity(tmp_path):
+    """`benchmarks/catalogs/` (six public formats, no domain named retail, airline or telecom) through the
+    catalog stage: the per-source funnel is in the metadata, and phase 2 still gets vertical domains."""
+    run_config = {"ops": {"api_catalog": {"config": {"sources": [str(REPO / "benchmarks" / "catalogs")]}}}}
+    resources = {
+        "storage": StorageRoot(root=str(tmp_path)),
+        "llm": LanguageModels(),
+        "training": TrainingSettings(),
+    }
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ALL_ASSETS, selection=CATALOG_STAGE, instance=instance, resources=resources, run_config=run_config
+        )
+        assert result.success
+        md = _metadata(result, "domains")
+        funnel = md["source_funnel"].value
+        for source in (
+            "social_functions.json",
+            "shop_functions.jsonl",
+            "finance_weather_toolbench_queries.json",
+        ):
+            assert source in funnel
+        assert md["admitted_share"].value >= 0.9
+        vertical = md["vertical_domains"].value
+        assert len(vertical) == 3 and md["vertical_chosen_by"].value.startswith("similarity to tau2's tools")
+        assert set(vertical) <= set(instance.get_dynamic_partitions("domain"))

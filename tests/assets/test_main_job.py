@@ -13,8 +13,13 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance, materialize
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from agentscaler_assets.artefacts import Artefact
+from agentscaler_assets.catalog_assets import read_domains
 from agentscaler_assets.definitions import ALL_ASSETS
 from agentscaler_assets.main_job import run_main_job
+from agentscaler_assets.partitions import BENCHMARKS
+from agentscaler_assets.resources import StorageRoot
+from agentscaler_assets.tables import write_parquet
 from tests.assets.tiny_job import TINY_RUN, tiny_resources
 
 REPO = Path(__file__).resolve().parents[2]
@@ -345,23 +350,37 @@ def test_sft_sets_exclude_what_the_contamination_report_flags(finished_job):
     assert build("none")["excluded_contaminated"].value == 0
 
 
-def test_a_failed_domain_lets_the_other_domains_run_and_stops_before_training(monkeypatch):
-    """The failure policy alone: `materialize` is replaced by a recorder that fails one domain partition."""
+def test_a_failed_domain_costs_only_itself_and_the_job_goes_on_with_the_rest(monkeypatch, tmp_path):
+    """The failure policy alone: `materialize` is replaced by a recorder that fails one domain partition.
+    The later stages run, told (through the storage resource) to leave the failed domain out."""
     import agentscaler_assets.main_job as main_job
 
-    launched: list[tuple[str, str | None]] = []
+    launched: list[tuple[str, str | None, list[str]]] = []
 
     class Result:
         def __init__(self, success: bool) -> None:
             self.success = success
 
-    def fake_materialize(_assets, selection, partition_key=None, tags=None, **_kw) -> Result:
-        launched.append((tags["agentscaler/stage"], partition_key))
+    def fake_materialize(_assets, selection, partition_key=None, tags=None, resources=None, **_kw) -> Result:
+        launched.append((tags["agentscaler/stage"], partition_key, resources["storage"].failed_domains))
         return Result(partition_key != "bad")
 
     monkeypatch.setattr(main_job, "materialize", fake_materialize)
+    storage = StorageRoot(root=str(tmp_path))
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("domain", ["alpha", "bad", "omega"])
-        report = run_main_job(instance, {}, resources={})
-    assert launched == [("catalog", None), ("domain", "alpha"), ("domain", "bad"), ("domain", "omega")]
+        report = run_main_job(instance, {}, resources={"storage": storage}, force=True)
+    stages = [(stage, part) for stage, part, _ in launched]
+    assert stages[:4] == [("catalog", None), ("domain", "alpha"), ("domain", "bad"), ("domain", "omega")]
+    assert [s for s, _ in stages[4:]] == ["training", "rl"] + ["evaluation"] * len(BENCHMARKS) + ["studies"]
+    assert all(failed == [] for _, _, failed in launched[:4])
+    assert all(failed == ["bad"] for _, _, failed in launched[4:])
     assert not report.ok and report.failed == ["domain:bad"]
+
+
+def test_read_domains_leaves_out_the_failed_domains(tmp_path):
+    storage = StorageRoot(root=str(tmp_path))
+    table = pl.DataFrame({"slug": ["alpha", "bad"], "vertical": [False, False], "heldout": [False, False]})
+    write_parquet(table, storage.artefact(Artefact.DOMAINS))
+    assert read_domains(storage)["slug"].to_list() == ["alpha", "bad"]
+    assert read_domains(storage.model_copy(update={"failed_domains": ["bad"]}))["slug"].to_list() == ["alpha"]

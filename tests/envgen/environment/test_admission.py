@@ -52,7 +52,10 @@ def test_admission_refuses_broken_tools_and_domains_and_accounts_for_every_api(b
     # every tool in a Louvain domain is accounted for exactly once
     assert 18 == funnel["refused: cannot be programmed or failed every probe"][0] + 1 + 13
     reasons = refusal_reasons(adm.refused_tools)
-    assert reasons.row(0) == ("an update with no `*_id` parameter cannot say which record it changes", 4)
+    assert reasons.row(0) == (
+        "an update with no `*_id` or natural-key parameter cannot say which record it changes",
+        4,
+    )
 
 
 def test_size_histogram_buckets():
