@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from envgen.catalog.json_schema import parameter
-from envgen.catalog.openapi import EMPTY_RETURNS, Outcome, snake_case
+from envgen.catalog.json_schema import parameter, returned
+from envgen.catalog.openapi import Outcome, snake_case
 from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
 
 BFCL, XLAM = "bfcl", "xlam"
@@ -149,7 +149,7 @@ def _spec(
         name=name,
         description=str(fn.get("description") or "").strip(),
         parameters={"type": "object", "properties": props, "required": required},
-        returns=dict(EMPTY_RETURNS),
+        returns=returned(name, fn.get("response")),  # BFCL's multi-turn docs declare one
         source_format=fmt,
         source_origin=origin,
         tags=(snake_case(raw.split(".")[0]),) if "." in raw else (),

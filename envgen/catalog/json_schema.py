@@ -116,6 +116,25 @@ def parameter(
     return out
 
 
+def returned(tool: str, node: Any) -> dict[str, Any]:
+    """What a tool returns as a clean object (or array of objects) schema: each field normalised like a
+    parameter, and a field no environment can hold left out rather than costing the tool (a response
+    schema describes, it is not sent)."""
+    if not isinstance(node, dict):
+        return {"type": "object", "properties": {}}
+    many = _type_of(node, TYPE_NAMES) == "array"
+    record = node.get("items") if many else node
+    props = record.get("properties") if isinstance(record, dict) else None
+    fields: dict[str, Any] = {}
+    for name, field in (props if isinstance(props, dict) else {}).items():
+        try:
+            fields[str(name)] = parameter(tool, f"returns.{name}", field)
+        except SpecError:
+            continue
+    shape = {"type": "object", "properties": fields}
+    return {"type": "array", "items": shape} if many else shape
+
+
 def check_declared(tool: str, path: str, node: Any, depth: int = 0) -> None:
     """Refuse a schema the environment cannot store or check (already normalised specs pass as they are):
     every node has a JSON type, arrays say what they hold, nesting stays within MAX_DEPTH."""

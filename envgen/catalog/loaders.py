@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from envgen.catalog import bfcl, openapi, toolbench
-from envgen.catalog.json_schema import parameter
+from envgen.catalog.json_schema import parameter, returned
 from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
 
 try:  # PyYAML comes with dagster; without it YAML files are refused by name, never silently skipped
@@ -80,6 +80,7 @@ def _from_function_dict(fn: dict[str, Any], fmt: str, origin: str, tags: Iterabl
         # one clean schema per parameter. The bundled catalog is already clean and is kept byte for byte.
         props = {str(k): parameter(name, str(k), v) for k, v in params["properties"].items()}
         params = {"type": "object", "properties": props, "required": list(params.get("required") or [])}
+        returns = returned(name, returns)
     spec = ToolSpec(
         name=name,
         description=str(fn.get("description", "")).strip(),

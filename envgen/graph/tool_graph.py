@@ -255,7 +255,8 @@ def assign_domains(
     by_name = {s.name: s for s in specs}
     comms, dropped = communities(list(by_name), edges, cfg)
     labelled = sorted(
-        ((domain_label([by_name[t] for t in sorted(c)]), sorted(c)) for c in comms), key=lambda x: (x[0], x[1][0])
+        ((domain_label([by_name[t] for t in sorted(c)]), sorted(c)) for c in comms),
+        key=lambda x: (x[0], x[1][0]),
     )
     rows, used = [], Counter()
     for label, tools in labelled:

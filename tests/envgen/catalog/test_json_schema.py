@@ -7,6 +7,7 @@ import pytest
 from envgen.catalog.json_schema import parameter, violation
 from envgen.catalog.loaders import load_paths, parse_document, refused_specs_frame
 from envgen.catalog.spec import SpecError
+from envgen.graph.tool_graph import feeds_edges
 
 
 def test_bfcl_dialect_becomes_nested_json_schema_with_its_constraints():
@@ -135,3 +136,32 @@ def test_a_name_described_again_is_a_variant_and_a_foreign_api_of_that_name_is_r
     frame = refused_specs_frame(load)
     assert frame.select("kind").to_series().to_list() == ["refused", "variant", "variant"]
     assert "name already used" in frame["reason"][0] and frame["origin"][0].endswith("c.json")
+
+
+def test_a_declared_response_is_what_the_tool_returns_and_feeds_the_tool_that_takes_it():
+    """BFCL's multi-turn docs declare a `response`: its fields are the returned record (a field no
+    environment can hold is left out, the tool kept), and a returned key links to the tool requiring it."""
+    post = {
+        "name": "post_tweet",
+        "parameters": {
+            "type": "dict",
+            "properties": {"content": {"type": "string"}},
+            "required": ["content"],
+        },
+        "response": {"type": "dict", "properties": {"tweetId": {"type": "integer"}, "raw": {"type": "any"}}},
+    }
+    retweet = {
+        "name": "retweet",
+        "parameters": {
+            "type": "dict",
+            "properties": {"tweetId": {"type": "integer"}},
+            "required": ["tweetId"],
+        },
+    }
+    specs, refused = parse_document([post, retweet], "mem")
+    assert not refused and specs[0].source_format == "bfcl"
+    assert specs[0].returns == {
+        "type": "object",
+        "properties": {"tweetId": {"type": "integer", "description": ""}},
+    }
+    assert feeds_edges(specs) == [(0, 1, "tweetId")]
