@@ -75,6 +75,10 @@ class TaskBatch:
     attempted: int = 0
 
 
+# The edges a chain follows, in order of preference (a `family` edge says only that two tools came together).
+CHAIN_EDGES = ("feeds", "similar")
+
+
 class DomainGraph:
     """The domain's directed tool graph: where a chain may go next from a tool."""
 
@@ -83,7 +87,7 @@ class DomainGraph:
         known = set(self.tools)
         self.out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for src, dst, kind in edges:
-            if src in known and dst in known and src != dst:
+            if kind in CHAIN_EDGES and src in known and dst in known and src != dst:
                 self.out[src][kind].add(dst)
                 if kind == "similar":
                     self.out[dst][kind].add(src)
@@ -94,7 +98,7 @@ class DomainGraph:
         if here is None:
             return rng.sample(self.tools, len(self.tools))
         order: list[str] = []
-        for kind in ("feeds", "similar"):
+        for kind in CHAIN_EDGES:
             group = sorted(self.out[here][kind] - set(order))
             order += rng.sample(group, len(group))
         rest = [t for t in self.tools if t != here and t not in order]
@@ -145,7 +149,7 @@ def task_id(domain: str, calls: list[dict[str, Any]]) -> str:
 def sample_task(
     env: EnvironmentDoc,
     snapshot: sqlite3.Connection | Path,
-    edges: list[tuple[str, str, str]],
+    edges: list[tuple[str, str, str]] | DomainGraph,
     length: int,
     seed: int,
     step_attempts: int = 3,
@@ -153,10 +157,11 @@ def sample_task(
 ) -> tuple[Task | None, str | None]:
     """One chain executed end to end: the task, or None and the reason it was rejected.
 
-    Each step tries up to `step_attempts` next tools along the graph before the chain is given up.
+    Each step tries up to `step_attempts` next tools along the graph (`edges`, or the `DomainGraph` built
+    from them once for many chains) before the chain is given up.
     """
     rng, fake = random.Random(seed), seeded_faker(seed)
-    graph = DomainGraph([t["name"] for t in env.tools], edges)
+    graph = edges if isinstance(edges, DomainGraph) else DomainGraph([t["name"] for t in env.tools], edges)
     ep = Episode(env, snapshot)
     try:
         initial = ep.state_hash()
@@ -210,13 +215,14 @@ def sample_tasks(
 ) -> TaskBatch:
     """`n_chains` attempts, de-duplicated, with a seeded held-out share per domain."""
     batch = TaskBatch()
+    graph = DomainGraph([t["name"] for t in env.tools], edges)  # once: `edges` may be the whole catalog's
     rng = random.Random(f"{cfg.seed}:{env.domain}")
     seen: set[str] = set()
     for i in range(cfg.n_chains):
         batch.attempted += 1
         length = rng.randint(cfg.min_length, cfg.max_length)
         task, reason = sample_task(
-            env, snapshot, edges, length, seed=cfg.seed * 100_003 + i, own_words=cfg.own_words
+            env, snapshot, graph, length, seed=cfg.seed * 100_003 + i, own_words=cfg.own_words
         )
         if task is None:
             batch.rejected[reason] += 1
