@@ -9,7 +9,6 @@ from the most to the least distinctive shape, so a document is never claimed by 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +19,7 @@ import polars as pl
 
 from envgen.catalog import bfcl, openapi, toolbench
 from envgen.catalog.json_schema import parameter, returned
-from envgen.catalog.spec import SpecError, ToolSpec, validate_spec
+from envgen.catalog.spec import SpecError, ToolSpec, source_of, validate_spec
 
 try:  # PyYAML comes with dagster; without it YAML files are refused by name, never silently skipped
     import yaml
@@ -169,7 +168,7 @@ VARIANT_OVERLAP = 0.5
 
 def _same_file(a: ToolSpec, b: ToolSpec) -> bool:
     """Two specs from one file (one catalog: a name there means one tool, however often it is described)."""
-    return re.sub(r":\d+$", "", a.source_origin) == re.sub(r":\d+$", "", b.source_origin)
+    return source_of(a.source_origin) == source_of(b.source_origin)
 
 
 def _overlap(a: ToolSpec, b: ToolSpec) -> float:

@@ -50,6 +50,12 @@ def snake_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()).strip("_")
 
 
+def source_of(origin: str) -> str:
+    """The file a spec came from: a JSON-lines file's lines (`file.jsonl:12`) are one source."""
+    head, _, tail = origin.rpartition(":")
+    return head if head and tail.isdigit() else origin
+
+
 def key_prefix(entity: str) -> str:
     """The prefix of an entity's key values (`order` -> `ORD-`, `flight_leg` -> `FLX-`), so
     generated catalogs, seeded rows and sampled arguments agree on what an id looks like."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from envgen.catalog.spec import ToolSpec
+from envgen.catalog.spec import ToolSpec, source_of
 from envgen.environment.batch import build_environments
 
 MIN_TOOLS = 2  # an environment with fewer working tools cannot host a task chain worth the name
@@ -108,12 +108,6 @@ def refusal_reasons(refused_tools: pl.DataFrame) -> pl.DataFrame:
         {"reason": [_reason_kind(r) for r in refused_tools["reason"]]}, schema={"reason": pl.String}
     )
     return kinds.group_by("reason").len("tools").sort("tools", "reason", descending=[True, False])
-
-
-def source_of(origin: str) -> str:
-    """The file a spec came from: a JSON-lines file's lines (`file.jsonl:12`) are one source."""
-    head, _, tail = origin.rpartition(":")
-    return head if head and tail.isdigit() else origin
 
 
 def _reason_kind(reason: str) -> str:

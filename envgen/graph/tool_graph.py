@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 
-from envgen.catalog.spec import ToolSpec, is_key, key_entity
+from envgen.catalog.spec import ToolSpec, is_key, key_entity, source_of
 from envgen.graph.embedders import Embedder, TfidfEmbedder
 from envgen.graph.similarity import similar_pairs
 
@@ -96,7 +96,7 @@ def families(specs: list[ToolSpec]) -> list[str]:
     question records, each offering the functions of one API), its document; within a ToolBench file, its
     tool, since a query file mixes the APIs of several tools."""
     docs = Counter(s.source_origin for s in specs)
-    files = [re.sub(r":\d+$", "", s.source_origin) for s in specs]
+    files = [source_of(s.source_origin) for s in specs]
     by_records = {
         f for f, s in zip(files, specs, strict=True) if docs[s.source_origin] > 1 and f != s.source_origin
     }

@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from envgen.catalog.loaders import load_paths, refused_specs_frame
-from envgen.environment.admission import admit_domains, admitted_share, source_funnel, source_of
+from envgen.catalog.spec import source_of
+from envgen.environment.admission import admit_domains, admitted_share, source_funnel
 from envgen.graph.tool_graph import GraphConfig, assign_domains, build_graph
 
 CATALOGS = Path(__file__).resolve().parents[2] / "benchmarks" / "catalogs"
